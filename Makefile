@@ -1,0 +1,32 @@
+# The README's two commands. Both create .venv from scratch when it is missing.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test venv lint clean
+
+$(BIN)/reviewsense: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned: pip takes the local CPU wheel instead of a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(BIN)/reviewsense
+
+venv: $(BIN)/reviewsense
+
+# Offline main job: fine-tune MiniLM on 2,000 IMDb reviews (3 epochs), test on all 25,000.
+demo: venv
+	HF_HUB_OFFLINE=1 $(BIN)/reviewsense train --preset offline
+
+test: venv
+	HF_HUB_OFFLINE=1 $(BIN)/ruff check src tests benchmarks
+	HF_HUB_OFFLINE=1 $(BIN)/ruff format --check src tests benchmarks
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint:
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,253 @@
+"""Typed run configuration: presets from ``configs/*.yaml`` plus CLI/sweep overrides.
+
+A preset file looks like::
+
+    name: offline
+    model: minilm
+    data:  {dataset: imdb, train_size: 2000, val_size: 500, max_length: 256, ...}
+    train: {epochs: 3, batch_size: 16, lr: 2.0e-5, weight_decay: 0.01, ...}
+
+Overrides are ``key=value`` pairs where ``key`` is a field of any section (``epochs``) or a
+dotted path (``train.epochs``); unknown keys and invalid values raise :class:`ConfigError`
+naming the key, before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reviewsense.errors import ConfigError
+from reviewsense.settings import PROJECT_ROOT
+from reviewsense.truncation import TRUNCATION_MODES
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+DATASETS = ("imdb", "files", "aclimdb")
+
+
+@dataclass
+class DataConfig:
+    """Where the reviews come from and how they are cut."""
+
+    dataset: str = "imdb"  # imdb | files (--train-file/--test-file) | aclimdb (raw folder)
+    data_dir: str | None = None  # imdb parquet folder, or the aclImdb/ folder
+    train_file: str | None = None  # CSV / JSONL / Parquet
+    test_file: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    train_size: int | None = 2000  # training reviews (stratified); None = all
+    val_size: float = 500  # carved from train, disjoint from the training subset; <1 = fraction
+    test_size: int | None = None  # None = the whole test split (25,000 for IMDb)
+    max_length: int = 256  # tokens incl. [CLS]/[SEP]
+    truncation: str = "head_tail"  # head | head_tail
+    skip_invalid: bool = False  # skip (and count) bad rows instead of failing
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and Trainer settings."""
+
+    epochs: float = 3
+    batch_size: int = 16  # per device; global = batch_size * world size
+    eval_batch_size: int = 64
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    lr_scheduler: str = "linear"
+    warmup_ratio: float = 0.0
+    seed: int = 42
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    logging_steps: int = 10  # the user's recipe logs every 10 steps
+    save_total_limit: int = 2  # best + last
+    early_stopping: int | None = None  # patience in evaluations; None = off
+    metric_for_best_model: str = "f1"  # validation metric that picks the best checkpoint
+    group_by_length: bool = True  # length-grouped batches: less padding
+    dynamic_padding: bool = True  # pad per batch (False = pad every review to max_length)
+    num_threads: int | None = None  # None = physical cores
+    gradient_accumulation_steps: int = 1
+    max_steps: int = -1  # >0 overrides epochs (tests, smoke runs)
+    analyze: bool = True  # run `analyze` into <run>/analysis at the end
+
+
+@dataclass
+class RunConfig:
+    """Everything a training run needs; saved as ``config.yaml`` in the run directory."""
+
+    name: str = "custom"
+    model: str = "minilm"  # Hub id, local folder, or the alias `minilm`
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def validate(self) -> RunConfig:
+        """Check values; raise ConfigError naming the key."""
+        d, t = self.data, self.train
+        checks = [
+            ("model", bool(str(self.model).strip()), "must not be empty"),
+            ("dataset", d.dataset in DATASETS, f"must be one of {', '.join(DATASETS)}"),
+            ("truncation", d.truncation in TRUNCATION_MODES, f"must be one of {TRUNCATION_MODES}"),
+            ("max_length", 8 <= d.max_length <= 8192, "must be between 8 and 8192 tokens"),
+            ("train_size", d.train_size is None or d.train_size >= 2, "must be >= 2 or null"),
+            ("test_size", d.test_size is None or d.test_size >= 1, "must be >= 1 or null"),
+            ("val_size", d.val_size > 0, "must be > 0 (a count, or a fraction below 1)"),
+            ("epochs", t.epochs > 0, "must be > 0"),
+            ("batch_size", t.batch_size >= 1, "must be >= 1"),
+            ("eval_batch_size", t.eval_batch_size >= 1, "must be >= 1"),
+            ("lr", t.lr > 0, "must be > 0"),
+            ("weight_decay", t.weight_decay >= 0, "must be >= 0"),
+            ("warmup_ratio", 0 <= t.warmup_ratio < 1, "must be in [0, 1)"),
+            ("lr_scheduler", t.lr_scheduler in SCHEDULERS, f"must be one of {SCHEDULERS}"),
+            ("precision", t.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
+            ("logging_steps", t.logging_steps >= 1, "must be >= 1"),
+            ("save_total_limit", t.save_total_limit >= 1, "must be >= 1"),
+            ("early_stopping", t.early_stopping is None or t.early_stopping >= 1, "must be >= 1"),
+            ("num_threads", t.num_threads is None or t.num_threads >= 1, "must be >= 1"),
+            ("gradient_accumulation_steps", t.gradient_accumulation_steps >= 1, "must be >= 1"),
+        ]
+        for key, ok, why in checks:
+            if not ok:
+                raise ConfigError(f"invalid value for '{key}': {self.get(key)!r} {why}")
+        if d.truncation == "head_tail" and d.max_length <= 130:
+            raise ConfigError(
+                f"invalid value for 'max_length': {d.max_length} — truncation 'head_tail' keeps "
+                "128 head tokens and needs max_length > 130 (or set truncation=head)"
+            )
+        return self
+
+    # -- overrides ---------------------------------------------------------------------------
+    def _locate(self, key: str) -> tuple[Any, str]:
+        if "." in key:
+            section, _, name = key.partition(".")
+            obj = getattr(self, section, None)
+            if not dataclasses.is_dataclass(obj) or name not in _field_names(obj):
+                raise ConfigError(f"unknown config key '{key}' (known: {', '.join(known_keys())})")
+            return obj, name
+        if key in ("name", "model"):
+            return self, key
+        for obj in (self.data, self.train):
+            if key in _field_names(obj):
+                return obj, key
+        raise ConfigError(f"unknown config key '{key}' (known: {', '.join(known_keys())})")
+
+    def get(self, key: str) -> Any:
+        obj, name = self._locate(key)
+        return getattr(obj, name)
+
+    def set(self, key: str, value: Any) -> None:
+        """Set one key, coercing strings (from the CLI or a grid) to the field's type."""
+        obj, name = self._locate(key)
+        ftype = _field_types(obj)[name]
+        setattr(obj, name, _coerce(key, value, ftype))
+
+    def override(self, overrides: dict[str, Any]) -> RunConfig:
+        """Apply ``{key: value}`` in order; ``None`` values are ignored (flag not given)."""
+        for k, v in overrides.items():
+            if v is not None:
+                self.set(k, v)
+        return self
+
+
+def _field_names(obj) -> set[str]:
+    return {f.name for f in fields(obj)}
+
+
+def _field_types(obj) -> dict[str, Any]:
+    return typing.get_type_hints(type(obj))
+
+
+def _coerce(key: str, value: Any, ftype: Any) -> Any:
+    """Convert ``value`` to ``ftype`` (int, float, bool, str, or X | None)."""
+    args = typing.get_args(ftype)
+    optional = type(None) in args and (
+        typing.get_origin(ftype) in (typing.Union, types.UnionType)
+    )
+    base = next((a for a in args if a is not type(None)), ftype) if optional else ftype
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
+        if optional:
+            return None
+        raise ConfigError(f"invalid value for '{key}': None (a value is required)")
+    try:
+        if base is bool:
+            if isinstance(value, bool):
+                return value
+            s = str(value).strip().lower()
+            if s in ("true", "1", "yes", "on"):
+                return True
+            if s in ("false", "0", "no", "off"):
+                return False
+            raise ValueError
+        if base is int:
+            f = float(value)
+            if f != int(f):
+                raise ValueError
+            return int(f)
+        if base is float:
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        name = getattr(base, "__name__", str(base))
+        raise ConfigError(f"invalid value for '{key}': {value!r} is not a valid {name}") from None
+
+
+def known_keys() -> list[str]:
+    r = RunConfig()
+    return ["name", "model", *sorted(_field_names(r.data) | _field_names(r.train))]
+
+
+# -- presets ---------------------------------------------------------------------------------
+def configs_dir() -> Path:
+    """``configs/`` of the checkout, or the copy shipped inside the package."""
+    for cand in (PROJECT_ROOT / "configs", Path(__file__).resolve().parent / "configs"):
+        if cand.is_dir():
+            return cand
+    return PROJECT_ROOT / "configs"
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in configs_dir().glob("*.yaml"))
+
+
+def from_dict(d: dict, source: str = "config") -> RunConfig:
+    """Build a RunConfig from a nested dict (preset/config.yaml layout)."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    cfg = RunConfig()
+    for key, value in d.items():
+        if key in ("data", "train"):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: '{key}' must be a mapping")
+            for k, v in value.items():
+                cfg.set(f"{key}.{k}", v)
+        else:
+            cfg.set(key, value)
+    return cfg
+
+
+def load_file(path: str | Path) -> RunConfig:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    try:
+        d = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p} is not valid YAML: {e}") from None
+    return from_dict(d, source=str(p))
+
+
+def load_preset(name: str) -> RunConfig:
+    path = configs_dir() / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset '{name}' (available: {', '.join(list_presets())})")
+    return load_file(path)
+
+
+def save(cfg: RunConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
