@@ -1,0 +1,5 @@
+"""Fast inference: :class:`Predictor` (PyTorch / ONNX Runtime backends) and ONNX export."""
+
+from reviewsense.inference.predictor import Prediction, Predictor
+
+__all__ = ["Prediction", "Predictor"]
