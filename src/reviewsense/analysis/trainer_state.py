@@ -1,0 +1,303 @@
+"""Find and parse a Hugging Face ``trainer_state.json`` of any transformers version.
+
+The parser is deliberately lenient about content (missing ``grad_norm``, no eval rows, NaN /
+Infinity literals, CRLF, repeated or out-of-order steps after a resume, non-scalar eval
+metrics) and strict about form: a missing path, a file that is not JSON or JSON without
+``log_history`` raise :class:`~reviewsense.errors.DataError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from reviewsense.errors import DataError
+from reviewsense.rundir import CHECKPOINTS_DIR, TRAINER_STATE
+
+_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+# Eval keys that describe speed, not quality: kept as timing, never treated as metrics.
+EVAL_TIMING_KEYS = frozenset(
+    {
+        "eval_runtime",
+        "eval_samples_per_second",
+        "eval_steps_per_second",
+        "eval_model_preparation_time",
+    }
+)
+# Keys of the end-of-training summary row the Trainer appends.
+_SUMMARY_KEYS = frozenset(
+    {
+        "train_runtime",
+        "train_samples_per_second",
+        "train_steps_per_second",
+        "train_loss",
+        "total_flos",
+    }
+)
+
+
+@dataclass
+class EvalRow:
+    """One evaluation: its step, epoch, eval loss (or None) and the other scalar metrics."""
+
+    step: int
+    epoch: float | None
+    loss: float | None
+    metrics: dict[str, float] = field(default_factory=dict)  # without the ``eval_`` prefix
+    runtime_s: float | None = None
+
+
+@dataclass
+class TrainerState:
+    """A parsed trainer state: header fields plus the log history split by kind.
+
+    Train arrays are aligned, sorted by step and de-duplicated; absent values are NaN.
+    """
+
+    path: Path
+    header: dict
+    step: np.ndarray
+    epoch: np.ndarray
+    loss: np.ndarray
+    learning_rate: np.ndarray
+    grad_norm: np.ndarray
+    grad_norm_logged: np.ndarray  # bool: the row has a grad_norm key (NaN there = non-finite)
+    evals: list[EvalRow]
+    summary_row: dict | None
+    notes: list[str] = field(default_factory=list)
+    checkpoint_note: str | None = None
+
+    @property
+    def has_grad_norm(self) -> bool:
+        return bool(self.grad_norm_logged.any())
+
+    @property
+    def n_train(self) -> int:
+        return int(self.step.size)
+
+
+def _checkpoint_number(p: Path) -> int | None:
+    m = _CHECKPOINT_RE.match(p.name)
+    return int(m.group(1)) if m else None
+
+
+def _readable_state(p: Path) -> bool:
+    """True when ``p`` parses as a trainer state (used to skip half-written checkpoints)."""
+    try:
+        _read_json(p)
+    except DataError:
+        return False
+    return True
+
+
+def _newest_checkpoint(folder: Path) -> tuple[Path, str] | None:
+    """The newest ``checkpoint-N/`` under ``folder`` with a readable state, and a note."""
+    ckpts = sorted(
+        (c for c in folder.iterdir() if c.is_dir() and _checkpoint_number(c) is not None),
+        key=lambda c: _checkpoint_number(c) or 0,
+        reverse=True,
+    )
+    if not ckpts:
+        return None
+    skipped: list[str] = []
+    for c in ckpts:
+        candidate = c / TRAINER_STATE
+        if candidate.is_file() and _readable_state(candidate):
+            note = f"using {c.name} (newest complete of {len(ckpts)} checkpoints)"
+            if skipped:
+                note += f"; skipped {', '.join(skipped)} (no readable {TRAINER_STATE})"
+            return candidate, note
+        skipped.append(c.name)
+    return None
+
+
+def locate_trainer_state(path: str | Path) -> tuple[Path, str | None]:
+    """Resolve a run dir, checkpoint dir, folder of checkpoints or json file to one state file.
+
+    Args:
+        path: what the user passed.
+
+    Returns:
+        The ``trainer_state.json`` path and a note saying which checkpoint was chosen (or None).
+
+    Raises:
+        DataError: when the path does not exist or holds no trainer state.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p} does not exist")
+    if p.is_file():
+        return p, None
+    if (p / TRAINER_STATE).is_file():
+        return p / TRAINER_STATE, None
+    for folder in (p, p / CHECKPOINTS_DIR):
+        if folder.is_dir():
+            found = _newest_checkpoint(folder)
+            if found:
+                return found
+    raise DataError(
+        f"{p}: no readable {TRAINER_STATE} found (looked in {p.name}/, "
+        f"{p.name}/checkpoint-*/ and {p.name}/{CHECKPOINTS_DIR}/checkpoint-*/)"
+    )
+
+
+def _read_json(p: Path) -> dict:
+    """Read a trainer state file; NaN/Infinity literals parse as floats (json allows them)."""
+    try:
+        # utf-8-sig: tolerate a BOM written by Windows editors; CRLF is just whitespace.
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(f"{p}: not a text file (expected a JSON trainer_state.json)") from None
+    except OSError as e:
+        raise DataError(f"{p}: cannot read ({e.strerror or e})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(
+            f"{p}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+        ) from None
+    if not isinstance(data, dict) or "log_history" not in data:
+        raise DataError(
+            f"{p}: JSON has no 'log_history' key; not a Hugging Face trainer_state.json"
+        )
+    if not isinstance(data["log_history"], list):
+        raise DataError(f"{p}: 'log_history' must be a list of log entries")
+    return data
+
+
+def _num(v: object) -> float | None:
+    """A JSON scalar as float (NaN kept), or None for anything non-numeric."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    return float(v)
+
+
+def _kind(entry: dict) -> str:
+    if any(k.startswith("eval_") for k in entry):
+        return "eval"
+    if "loss" in entry:
+        return "train"
+    if _SUMMARY_KEYS & entry.keys():
+        return "summary"
+    return "other"
+
+
+def _entry_step(entry: dict, index: int) -> int:
+    s = entry.get("step")
+    if isinstance(s, int | float) and not isinstance(s, bool) and math.isfinite(s):
+        return int(s)
+    return -1 - index  # no step: keep the row, ordered before stepped rows, never merged
+
+
+def parse_trainer_state(data: dict, path: Path) -> TrainerState:
+    """Split ``log_history`` into train arrays, eval rows and the summary row.
+
+    Duplicates (same step and kind, as after a resume) keep their last occurrence; rows are
+    then sorted by step.
+    """
+    notes: list[str] = []
+    latest: dict[tuple[str, int], tuple[int, dict]] = {}
+    n_dupes = 0
+    out_of_order = False
+    last_step = -math.inf
+    for i, entry in enumerate(data["log_history"]):
+        if not isinstance(entry, dict):
+            continue
+        kind = _kind(entry)
+        step = _entry_step(entry, i)
+        if kind != "summary" and step < last_step:
+            out_of_order = True
+        last_step = max(last_step, step)
+        if (kind, step) in latest:
+            n_dupes += 1
+        latest[(kind, step)] = (i, entry)
+    if n_dupes:
+        notes.append(
+            f"{n_dupes} repeated log entries (same step and kind, e.g. after resuming) "
+            "were dropped; the last occurrence of each was kept"
+        )
+    if out_of_order:
+        notes.append("log entries were out of step order (resumed run?); sorted by step")
+
+    rows = sorted(latest.items(), key=lambda kv: (kv[0][1], kv[1][0]))
+    train = [e for (k, _), (_, e) in rows if k == "train"]
+    evals_raw = [e for (k, _), (_, e) in rows if k == "eval"]
+    summaries = [e for (k, _), (_, e) in rows if k == "summary"]
+
+    def col(key: str) -> np.ndarray:
+        vals = [_num(e.get(key)) for e in train]
+        return np.array([np.nan if v is None else v for v in vals], dtype=float)
+
+    header = {k: v for k, v in data.items() if k != "log_history"}
+
+    evals, skipped = _parse_evals(evals_raw)
+    if skipped:
+        notes.append(
+            "non-scalar eval values skipped: "
+            + ", ".join(f"{k} ({t})" for k, t in sorted(skipped.items()))
+        )
+    return TrainerState(
+        path=path,
+        header=header,
+        step=np.array([_entry_step(e, 0) for e in train], dtype=np.int64),
+        epoch=col("epoch"),
+        loss=col("loss"),
+        learning_rate=col("learning_rate"),
+        grad_norm=col("grad_norm"),
+        grad_norm_logged=np.array(
+            [_num(e.get("grad_norm")) is not None for e in train], dtype=bool
+        ),
+        evals=evals,
+        summary_row=summaries[-1] if summaries else None,
+        notes=notes,
+    )
+
+
+def _parse_evals(entries: list[dict]) -> tuple[list[EvalRow], dict[str, str]]:
+    rows: list[EvalRow] = []
+    skipped: dict[str, str] = {}
+    for e in entries:
+        metrics: dict[str, float] = {}
+        for k, v in e.items():
+            if not k.startswith("eval_") or k == "eval_loss" or k in EVAL_TIMING_KEYS:
+                continue
+            x = _num(v)
+            if x is None:
+                skipped[k] = type(v).__name__
+                continue
+            metrics[k[len("eval_") :]] = x
+        epoch = _num(e.get("epoch"))
+        rows.append(
+            EvalRow(
+                step=_entry_step(e, 0),
+                epoch=epoch,
+                loss=_num(e.get("eval_loss")),
+                metrics=metrics,
+                runtime_s=_num(e.get("eval_runtime")),
+            )
+        )
+    return rows, skipped
+
+
+def load_trainer_state(path: str | Path) -> TrainerState:
+    """Locate, read and parse a trainer state.
+
+    Args:
+        path: run directory, ``checkpoint-N/`` folder, folder of checkpoints or json file.
+
+    Returns:
+        The parsed :class:`TrainerState` (with ``checkpoint_note`` when a checkpoint was chosen).
+
+    Raises:
+        DataError: for a missing path, a non-JSON file or JSON without ``log_history``.
+    """
+    file, note = locate_trainer_state(path)
+    state = parse_trainer_state(_read_json(file), file)
+    state.checkpoint_note = note
+    return state
