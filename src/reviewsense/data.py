@@ -778,19 +778,20 @@ def _plan_sizes(cfg: DataConfig, pool_n: int) -> tuple[int, int]:
                 val_n,
             )
         return pool_n - val_n, val_n
-    train_n = min(cfg.train_size, pool_n)
-    val_n = int(val_req) if val_req >= 1 else max(1, round(val_req * train_n))
-    if train_n + val_n > pool_n:
+    train_req = cfg.train_size
+    val_n = int(val_req) if val_req >= 1 else max(1, round(val_req * train_req))
+    train_n = train_req
+    if train_req + val_n > pool_n:
         # Keep the requested train:val ratio rather than leaving validation empty.
-        want = cfg.train_size + val_n
-        val_n = max(1, round(pool_n * val_n / (train_n + val_n)))
+        val_req_n = val_n
+        val_n = max(1, round(pool_n * val_req_n / (train_req + val_req_n)))
         train_n = pool_n - val_n
         logger.warning(
             "train_size %d + val_size %d = %d exceeds the %d valid training reviews: "
-            "using %d for training and %d for validation",
-            cfg.train_size,
-            want - cfg.train_size,
-            want,
+            "using %d for training and %d for validation (same ratio)",
+            train_req,
+            val_req_n,
+            train_req + val_req_n,
             pool_n,
             train_n,
             val_n,
