@@ -73,7 +73,9 @@ def test_csv(tmp_path):
 
 def test_csv_quoted_multiline_and_na_text(tmp_path):
     p = tmp_path / "r.csv"
-    p.write_text('text,label\n"line one\nline two, with comma",pos\nNA,neg\n', encoding="utf-8")
+    p.write_bytes(b"\xef\xbb\xbf")  # a UTF-8 BOM (Excel) must not end up in the header
+    with p.open("a", encoding="utf-8") as f:
+        f.write('text,label\n"line one\nline two, with comma",pos\nNA,neg\n')
     split, _ = read_labelled_file(p)
     # "NA" is a (short) review, not a null: only empty cells count as missing.
     assert split.texts == ["line one\nline two, with comma", "NA"]
@@ -170,6 +172,10 @@ def test_aclimdb_tree(tmp_path):
     split, skipped = read_aclimdb(root, "train", skip_invalid=True)
     assert len(split) == 6 and [s.row for s in skipped] == ["train/pos/3_9.txt"]
 
+    with pytest.raises(DataError, match=r"none: aclImdb folder not found"):
+        read_aclimdb(tmp_path / "none", "train")
+    with pytest.raises(ConfigError, match="--data-dir"):
+        load_data(DataConfig(dataset="aclimdb"), seed=0)
     with pytest.raises(DataError, match=r"missing: neg/"):
         (tmp_path / "x" / "train" / "pos").mkdir(parents=True)
         read_aclimdb(tmp_path / "x", "train")
@@ -219,6 +225,13 @@ def test_bad_rows_in_jsonl_and_parquet(tmp_path):
     rows = [{"text": "ok", "label": 1}, {"text": 42, "label": 0}, {"text": "x", "label": -1}]
     p.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     with pytest.raises(DataError, match=r"bad\.jsonl: row 2: text .* is not a string: 42"):
+        read_labelled_file(p)
+    p.write_text('{"text": 1, "label": 1}\n{"text": "ok", "label": [1]}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"row 1: text .* is not a string: 1 "):
+        read_labelled_file(p)
+    assert [s.row for s in read_labelled_file(p, skip_invalid=True)[1]] == [1, 2]
+    p.write_text('{"text": 1, "label": 1}\n{"text": 2, "label": 0}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"row 1: text .* is not a string: 1 \(1 more"):
         read_labelled_file(p)
     q = tmp_path / "bad.parquet"
     pd.DataFrame({"text": ["ok", "fine"], "label": [1, 7]}).to_parquet(q)

@@ -418,26 +418,42 @@ def _validate_frame(
     n = len(df)
 
     text_null = texts.isna().to_numpy(dtype=bool)
-    if isinstance(texts.dtype, pd.StringDtype):
-        not_str = np.zeros(n, dtype=bool)
-    else:  # object / numeric columns (JSON, Parquet) may hold numbers, lists, bytes...
-        not_str = ~texts.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool) & ~text_null
-    str_texts = texts.where(~not_str) if not_str.any() else texts
-    blank = str_texts.str.strip().eq("").to_numpy(dtype=bool, na_value=False)
     bad_utf8_where = df.attrs.get("invalid_utf8")
-    if bad_utf8_where:
-        bad_utf8 = str_texts.str.contains(_BAD_UTF8_MARK, regex=False).to_numpy(
-            dtype=bool, na_value=False
+    if isinstance(texts.dtype, pd.StringDtype):
+        # The common case (CSV, Parquet, JSON with string texts): fully vectorised.
+        not_str = np.zeros(n, dtype=bool)
+        blank = texts.str.strip().eq("").to_numpy(dtype=bool, na_value=False)
+        bad_utf8 = (
+            texts.str.contains(_BAD_UTF8_MARK, regex=False).to_numpy(dtype=bool, na_value=False)
+            if bad_utf8_where
+            else np.zeros(n, dtype=bool)
         )
     else:
-        bad_utf8 = np.zeros(n, dtype=bool)
+        # Object or numeric columns (JSON / Parquet holding numbers, lists, bytes...): the
+        # .str accessor is not safe here, so check element by element.
+        values = texts.tolist()
+        not_str = np.array([not isinstance(v, str) for v in values], dtype=bool) & ~text_null
+        blank = np.array([isinstance(v, str) and not v.strip() for v in values], dtype=bool)
+        bad_utf8 = np.array(
+            [bool(bad_utf8_where) and isinstance(v, str) and _BAD_UTF8_MARK in v for v in values],
+            dtype=bool,
+        )
 
     # Labels: a column has only a handful of distinct values, so normalise the distinct ones
     # (exactly the scalar rules of normalize_label) and broadcast back through the codes.
-    codes, uniques = pd.factorize(raw_labels)
-    table = np.array([normalize_label(u) for u in uniques] + [None], dtype=object)
-    table = np.array([-1 if v is None else v for v in table], dtype=np.int64)
-    labels = table[codes]  # code -1 (null) picks the trailing -1
+    try:
+        codes, uniques = pd.factorize(raw_labels)
+        table = [normalize_label(u) for u in uniques]
+    except TypeError:  # unhashable values (JSON lists/objects as labels): one by one
+        table, codes = [], []
+        for v in raw_labels.tolist():
+            is_null = v is None or (isinstance(v, float) and v != v)
+            codes.append(-1 if is_null else len(table))
+            if not is_null:
+                table.append(normalize_label(v) if isinstance(v, str | int | float) else None)
+        codes = np.asarray(codes, dtype=np.int64)
+    lookup = np.array([-1 if v is None else v for v in table] + [-1], dtype=np.int64)
+    labels = lookup[codes]  # code -1 (null) picks the trailing -1
     label_null = codes == -1
     label_bad = (labels == -1) & ~label_null
 
