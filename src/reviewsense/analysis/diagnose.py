@@ -163,10 +163,10 @@ def _loss_table(
     # Many epochs: thin the boundary rows so the table stays readable (<= ~12 of them).
     stride = max(1, math.ceil(len(bounds) / 12))
     for k, _ in bounds[stride - 1 :: stride]:
-        before = idx[epochs[idx] <= k + 1e-6]
-        if before.size:
-            picks.setdefault(int(before[-1]), "")
-            picks[int(before[-1])] = f"end of epoch {k}"
+        # Last log inside epoch k, i.e. with epoch in (k-1, k]; sparse logs may have none.
+        inside = idx[(epochs[idx] <= k + 1e-6) & (epochs[idx] > k - 1 + 1e-6)]
+        if inside.size:
+            picks[int(inside[-1])] = f"end of epoch {k}"
     picks[lowest] = (picks.get(lowest, "") + "; lowest").lstrip("; ")
     return [
         {
@@ -525,21 +525,27 @@ def primary_metric(state: TrainerState, selection: str | None) -> str | None:
     return names[0] if names else None
 
 
-def _train_loss_near(state: TrainerState, prev_step: int, step: int) -> float | None:
-    """Mean train loss logged in (prev_step, step], else the last one before ``step``."""
+def _train_loss_near(
+    state: TrainerState, prev_step: int, step: int, spe: float | None
+) -> float | None:
+    """Mean train loss logged in (prev_step, step], else the last one within an epoch before."""
     fin = np.isfinite(state.loss)
     sel = fin & (state.step > prev_step) & (state.step <= step)
     if sel.any():
         return float(state.loss[sel].mean())
     before = np.flatnonzero(fin & (state.step <= step))
-    return float(state.loss[before[-1]]) if before.size else None
+    # An older log would compare eval against a stale train loss and invent a gap.
+    if before.size and spe and step - state.step[before[-1]] <= spe:
+        return float(state.loss[before[-1]])
+    return None
 
 
 def eval_rows(state: TrainerState) -> list[dict]:
     """One row per evaluation: epoch, step, eval loss, metrics, train loss nearby, gap."""
     rows, prev = [], -1
+    spe = steps_per_epoch(state)
     for r in sorted(state.evals, key=lambda r: r.step):
-        train = _train_loss_near(state, prev, r.step)
+        train = _train_loss_near(state, prev, r.step, spe)
         gap = r.loss - train if (r.loss is not None and train is not None) else None
         rows.append(
             {
