@@ -1,0 +1,99 @@
+"""`reviewsense evaluate`: metrics of a trained model on labelled data."""
+
+from __future__ import annotations
+
+import argparse
+
+from reviewsense.cli._common import add_data_arguments, data_overrides
+
+HELP = "evaluate a trained model (run directory or model folder) on labelled reviews"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL_OR_RUN_DIR")
+    p.add_argument("--output", help="write the full report as JSON here")
+    p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--seed", type=int, default=42, help="seed of the stratified --test-size subset")
+    p.add_argument(
+        "--inference-truncation",
+        choices=["head", "head_tail", "chunks"],
+        help="override the model's truncation at inference time",
+    )
+    add_data_arguments(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from reviewsense.config import RunConfig
+    from reviewsense.evaluate import default_data_config, evaluate_model
+
+    # Reuse RunConfig's key lookup and coercion for the data flags.
+    cfg = RunConfig(data=default_data_config(args.model))
+    overrides = data_overrides(args)
+    if args.test_file:
+        overrides["dataset"] = "files"
+    cfg.override(overrides)
+    report = evaluate_model(
+        args.model,
+        cfg.data,
+        seed=args.seed,
+        backend=args.backend,
+        batch_size=args.batch_size,
+        num_threads=args.threads,
+        truncation=args.inference_truncation,
+    )
+    console = Console()
+    m = report["metrics"]
+    t = Table(title=f"{report['model']} on {report['data']['source']}")
+    for k in ("n", "accuracy", "f1", "f1_macro", "precision", "recall", "roc_auc", "log_loss"):
+        t.add_column(k, justify="right")
+    t.add_row(
+        *(
+            f"{m[k]:.4f}" if isinstance(m[k], float) else str(m[k])
+            for k in (
+                "n",
+                "accuracy",
+                "f1",
+                "f1_macro",
+                "precision",
+                "recall",
+                "roc_auc",
+                "log_loss",
+            )
+        )
+    )
+    console.print(t)
+    lo, hi = m["accuracy_ci95"]
+    console.print(
+        f"accuracy 95% CI {lo:.4f}..{hi:.4f}; confusion [[tn, fp], [fn, tp]] = {m['confusion_matrix']}"
+    )
+    b = Table(title="accuracy by review length (words)")
+    b.add_column("words")
+    b.add_column("n", justify="right")
+    b.add_column("accuracy", justify="right")
+    for row in report["by_length"]:
+        b.add_row(
+            row["words"],
+            str(row["n"]),
+            "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}",
+        )
+    console.print(b)
+    mk = report["confident_mistakes"][:5]
+    if mk:
+        console.print(f"most confident mistakes (top 5 of {len(report['confident_mistakes'])}):")
+        for r in mk:
+            console.print(
+                f"  {r['row_id']} label={r['label']} p(pos)={r['prob_positive']:.3f}: {r['text'][:100]!r}"
+            )
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(report, indent=2, default=float) + "\n")
+        console.print(f"report written to {args.output}")
+    return 0

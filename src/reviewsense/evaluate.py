@@ -1,0 +1,118 @@
+"""Metrics of a trained model on any labelled data, with error analysis."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from reviewsense import config as config_mod
+from reviewsense import rundir
+from reviewsense.config import DataConfig
+from reviewsense.metrics import binary_metrics
+
+log = logging.getLogger(__name__)
+
+# review length buckets in words (IMDb median is ~174 words; 256 tokens is ~190 words)
+LENGTH_BUCKETS = (0, 100, 200, 400, 800)
+N_MISTAKES = 20
+
+
+def default_data_config(model_or_run: str | Path) -> DataConfig:
+    """The run's own data config when given a run directory, else defaults (IMDb test)."""
+    cfg_path = Path(model_or_run) / rundir.CONFIG_YAML
+    if cfg_path.is_file():
+        return config_mod.load_file(cfg_path).data
+    return DataConfig()
+
+
+def length_buckets(texts: list[str], labels, preds) -> list[dict]:
+    """Accuracy per review-length bucket (words)."""
+    words = np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=len(texts))
+    labels, preds = np.asarray(labels), np.asarray(preds)
+    rows = []
+    edges = [*LENGTH_BUCKETS, None]
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        mask = words >= lo if hi is None else (words >= lo) & (words < hi)
+        n = int(mask.sum())
+        rows.append(
+            {
+                "words": f"{lo}+" if hi is None else f"{lo}-{hi - 1}",
+                "n": n,
+                "accuracy": float((labels[mask] == preds[mask]).mean()) if n else None,
+            }
+        )
+    return rows
+
+
+def confident_mistakes(ids, texts, labels, prob_positive, k: int = N_MISTAKES) -> list[dict]:
+    """The ``k`` wrong predictions the model was most sure of."""
+    labels = np.asarray(labels)
+    p = np.asarray(prob_positive)
+    pred = (p >= 0.5).astype(int)
+    wrong = np.flatnonzero(pred != labels)
+    confidence = np.where(pred == 1, p, 1 - p)
+    top = wrong[np.argsort(-confidence[wrong], kind="stable")][:k]
+    return [
+        {
+            "row_id": str(ids[i]),
+            "label": int(labels[i]),
+            "prob_positive": float(p[i]),
+            "confidence": float(confidence[i]),
+            "text": texts[i][:300] + ("…" if len(texts[i]) > 300 else ""),
+        }
+        for i in top
+    ]
+
+
+def evaluate_model(
+    model_or_run: str | Path,
+    data_cfg: DataConfig,
+    seed: int = 42,
+    backend: str = "auto",
+    batch_size: int = 64,
+    num_threads: int | None = None,
+    truncation: str | None = None,
+) -> dict:
+    """Score a model folder (or run directory) on labelled data.
+
+    Args:
+        model_or_run: a model folder or a run directory.
+        data_cfg: which data (``test_file`` if set, else the dataset's test split).
+        truncation: override the model's truncation (``head``, ``head_tail`` or ``chunks``).
+
+    Returns:
+        {"model", "data", "metrics", "by_length", "confident_mistakes", "throughput"}
+    """
+    from reviewsense.data import load_eval_split
+    from reviewsense.inference.predictor import Predictor
+
+    model_dir = rundir.resolve_model_dir(model_or_run)
+    split, skipped = load_eval_split(data_cfg, seed=seed)
+    predictor = Predictor.from_pretrained(
+        model_dir,
+        backend=backend,
+        num_threads=num_threads,
+        batch_size=batch_size,
+        truncation=truncation,
+    )
+    t0 = time.perf_counter()
+    preds = predictor.predict(split.texts)
+    seconds = time.perf_counter() - t0
+    prob_pos = np.array([p.prob_positive for p in preds])
+    m = binary_metrics(split.labels, prob_pos)
+    return {
+        "model": str(model_dir),
+        "model_settings": predictor.settings.to_dict(),
+        "data": {"source": split.source, "n": len(split), "skipped": len(skipped)},
+        "metrics": m,
+        "truncated_share": float(np.mean([p.truncated for p in preds])) if preds else 0.0,
+        "by_length": length_buckets(split.texts, split.labels, (prob_pos >= 0.5).astype(int)),
+        "confident_mistakes": confident_mistakes(split.ids, split.texts, split.labels, prob_pos),
+        "throughput": {
+            "seconds": seconds,
+            "reviews_per_s": len(split) / seconds if seconds else None,
+        },
+    }
