@@ -172,21 +172,22 @@ def plot_comparison(runs: list[tuple[str, TrainerState, dict]], out_dir: Path) -
     """Overlay plots aligned by epoch: smoothed train loss, eval loss, primary metric, LR."""
     made: list[Path] = []
     fig, (ax,) = _figure()
-    for label, state, _ in runs:
+    # One colour per run across all comparison plots, even where a run has no data.
+    for i, (label, state, _) in enumerate(runs):
         x, y = _train_by_epoch(state)
         if x.size:
-            ax.plot(x, y, lw=1.5, label=label)
+            ax.plot(x, y, lw=1.5, label=label, color=f"C{i % 10}")
     ax.set(xlabel="epoch", ylabel="train loss (EMA)", title="Training loss by epoch")
     ax.legend(fontsize=8)
     made.append(_save(fig, out_dir / "compare_loss.png"))
 
     if any(s.get("eval") for _, _, s in runs):
         fig, (ax_l, ax_m) = _figure(2, width=6.0)
-        for label, _, s in runs:
+        for i, (label, _, s) in enumerate(runs):
             rows = [r for r in s.get("eval") or [] if r["epoch"] is not None]
             if any(r["eval_loss"] is not None for r in rows):
                 pts = [(r["epoch"], r["eval_loss"]) for r in rows if r["eval_loss"] is not None]
-                ax_l.plot(*zip(*pts, strict=True), "o-", ms=3, label=label)
+                ax_l.plot(*zip(*pts, strict=True), "o-", ms=3, label=label, color=f"C{i % 10}")
             metric = s.get("primary_metric")
             pts = [
                 (r["epoch"], r["metrics"][metric])
@@ -194,7 +195,13 @@ def plot_comparison(runs: list[tuple[str, TrainerState, dict]], out_dir: Path) -
                 if metric and r["metrics"].get(metric) is not None
             ]
             if pts:
-                ax_m.plot(*zip(*pts, strict=True), "o-", ms=3, label=f"{label}: {metric}")
+                ax_m.plot(
+                    *zip(*pts, strict=True),
+                    "o-",
+                    ms=3,
+                    label=f"{label}: {metric}",
+                    color=f"C{i % 10}",
+                )
         ax_l.set(xlabel="epoch", ylabel="eval loss", title="Eval loss by epoch")
         ax_m.set(xlabel="epoch", title="Main eval metric by epoch")
         for a in (ax_l, ax_m):
@@ -203,10 +210,12 @@ def plot_comparison(runs: list[tuple[str, TrainerState, dict]], out_dir: Path) -
         made.append(_save(fig, out_dir / "compare_eval.png"))
 
     fig, (ax,) = _figure()
-    for label, state, _ in runs:
+    for i, (label, state, _) in enumerate(runs):
         ok = np.isfinite(state.learning_rate) & np.isfinite(state.epoch)
         if ok.any():
-            ax.plot(state.epoch[ok], state.learning_rate[ok], lw=1.2, label=label)
+            ax.plot(
+                state.epoch[ok], state.learning_rate[ok], lw=1.2, label=label, color=f"C{i % 10}"
+            )
     ax.set(xlabel="epoch", ylabel="learning rate", title="Learning rate by epoch")
     ax.legend(fontsize=8)
     made.append(_save(fig, out_dir / "compare_lr.png"))
