@@ -1,0 +1,248 @@
+"""The diagnosis must be right: spikes, overfitting verdicts, schedule shapes, lowest loss."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reviewsense.analysis.diagnose import diagnose, worsening
+from reviewsense.analysis.trainer_state import load_trainer_state, parse_trainer_state
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "trainer_states"
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared fixtures not present")
+
+
+def analyse_fixture(prefix: str) -> dict:
+    summary = diagnose(load_trainer_state(next(FIXTURES.glob(f"{prefix}_*.json"))))
+    json.dumps(summary, allow_nan=False)  # strict JSON, no NaN leaking out
+    return summary
+
+
+def kinds(summary: dict) -> set[str]:
+    return {f["kind"] for f in summary["findings"]}
+
+
+def synthetic(n=400, spe=100, lr=None, loss=None, grad=True, evals=(), **header) -> dict:
+    """A run of ``n`` steps logged every step; ``evals`` = eval dicts (epoch, eval_loss, ...)."""
+    rng = np.random.default_rng(0)
+    lr = lr or (lambda s: 2e-5 * (1 - s / n))
+    loss = loss or (lambda s: 0.7 * math.exp(-s / 150) + 0.1)
+    log = []
+    for s in range(1, n + 1):
+        e = {
+            "step": s,
+            "epoch": s / spe,
+            "loss": loss(s) * (1 + 0.1 * rng.standard_normal()),
+            "learning_rate": lr(s),
+        }
+        if grad:
+            e["grad_norm"] = float(abs(1.0 + 0.1 * rng.standard_normal()))
+        log.append(e)
+    for ev in evals:
+        log.append(
+            {
+                "step": int(ev["epoch"] * spe),
+                **{k if k == "epoch" else f"eval_{k}": v for k, v in ev.items()},
+            }
+        )
+    return {"global_step": n, "max_steps": n, "train_batch_size": 16, **header, "log_history": log}
+
+
+def run(data: dict) -> dict:
+    summary = diagnose(
+        parse_trainer_state(json.loads(json.dumps(data)), Path("trainer_state.json"))
+    )
+    json.dumps(summary, allow_nan=False)
+    return summary
+
+
+# ------------------------------------------------------------------ real fixtures
+
+
+@needs_fixtures
+def test_02_bump_that_recovers_is_not_overfitting():
+    s = analyse_fixture("02")
+    assert [r["eval_loss"] for r in s["eval"]] == pytest.approx([0.3951, 0.4155, 0.3892], abs=1e-4)
+    assert s["overfitting"] is False
+    assert s["recommended_epochs"] == 3
+    assert s["lr_schedule"]["shape"] == "linear" and s["lr_schedule"]["warmup_steps"] == 0
+    assert s["lowest_loss"] == {"step": 320, "epoch": 2.56, "value": 0.2937}
+    assert s["final_loss"]["step"] == 360
+    assert s["spikes"] == []
+
+
+@needs_fixtures
+def test_03_last_epoch_uptick_with_f1_improving_is_not_overfitting():
+    s = analyse_fixture("03")
+    assert s["overfitting"] is False
+    assert s["selection_metric"] == "f1_macro"  # recognised from best_metric
+    msg = next(f["message"] for f in s["findings"] if f["kind"] == "no_overfitting")
+    assert "not a trend" in msg and "f1_macro" in msg
+    assert s["recommended_epochs"] == 3 and s["recommended_checkpoint"].endswith("checkpoint-2445")
+    assert s["lr_schedule"]["shape"] == "linear" and s["lr_schedule"]["warmup_steps"] == 250
+
+
+@needs_fixtures
+def test_05_severe_overfitting_from_epoch_5():
+    s = analyse_fixture("05")
+    assert s["overfitting"] is True
+    assert s["overfitting_start_epoch"] == 5
+    assert s["recommended_epochs"] == 5 and s["recommended_checkpoint"] == "checkpoint-490"
+    ev = next(f for f in s["findings"] if f["kind"] == "overfitting")["evidence"]
+    assert ev["eval_loss_best"]["value"] == pytest.approx(0.8195, abs=1e-4)
+    assert ev["eval_loss_last"]["value"] == pytest.approx(1.2864, abs=1e-4)
+    assert ev["train_loss_fell_after_best"] is True
+    assert "incomplete_run" in kinds(s)  # step 4500 of 9800
+
+
+@needs_fixtures
+def test_06_grad_norm_spikes_and_best_checkpoint():
+    s = analyse_fixture("06")
+    by_step = {sp["step"]: sp for sp in s["spikes"]}
+    assert by_step[3500]["value"] == pytest.approx(108.5, abs=0.1)
+    assert by_step[3500]["ratio_to_median"] > 1000
+    assert s["grad_norm"]["max"] == {"step": 3500, "value": pytest.approx(108.547, abs=1e-3)}
+    assert len(s["spikes"]) >= 40
+    assert all(sp["ratio_to_median"] >= 3 for sp in s["spikes"])
+    assert s["lr_schedule"]["shape"] == "linear" and s["lr_schedule"]["warmup_steps"] == 510
+    # eval loss best at epoch 3 (0.157), never back below it while train loss -> ~0
+    assert s["overfitting"] is True and s["overfitting_start_epoch"] == 3
+    assert s["recommended_checkpoint"] == "./results\\checkpoint-1626"
+    # late, near-zero loss jumping up (e.g. 0.29 at step 3440) is a training-loss spike
+    assert any(sp["step"] == 3440 and sp["value"] > 0.2 for sp in s["loss_spikes"])
+
+
+@needs_fixtures
+def test_08_steady_eval_no_overfitting_no_grad_norm():
+    s = analyse_fixture("08")
+    assert s["overfitting"] is False
+    assert len(s["eval"]) == 4
+    assert "no_grad_norm" in kinds(s) and s["spikes"] == []
+    assert s["lr_schedule"]["shape"] == "linear"
+    assert s["recommended_epochs"] == 4 and s["selection_metric"] == "f1"
+
+
+@needs_fixtures
+@pytest.mark.parametrize("prefix", ["12", "14"])
+def test_no_eval_means_overfitting_null_with_plain_finding(prefix):
+    s = analyse_fixture(prefix)
+    assert s["overfitting"] is None and s["recommended_epochs"] is None
+    f = next(f for f in s["findings"] if f["kind"] == "no_eval")
+    assert "not evidence of overfitting" in f["message"]
+    assert f["evidence"]["recent_loss_min"] is not None
+
+
+@needs_fixtures
+def test_14_nan_grad_norm_is_a_skipped_step_and_spike_at_138():
+    s = analyse_fixture("14")
+    f = next(f for f in s["findings"] if f["kind"] == "nonfinite_grad_norm")
+    assert f["evidence"]["steps"] == [222] and f["evidence"]["lr_not_advanced_at"] == [222]
+    assert 222 not in {sp["step"] for sp in s["spikes"]}
+    spike = next(sp for sp in s["spikes"] if sp["step"] == 138)
+    assert spike["value"] == pytest.approx(12.76, abs=0.01) and spike["loss_jumped"] is False
+    assert s["lr_schedule"]["shape"] == "linear" and s["lr_schedule"]["warmup_steps"] == 2
+    assert s["lowest_loss"]["step"] == 922
+    assert "max_steps_cut" in kinds(s)
+
+
+@needs_fixtures
+def test_every_finding_has_evidence_or_is_a_note():
+    for prefix in ("02", "03", "05", "06", "08", "12", "14"):
+        for f in analyse_fixture(prefix)["findings"]:
+            assert set(f) == {"kind", "message", "evidence"} and f["message"]
+            if f["kind"] not in ("log_note", "no_grad_norm", "empty_log"):
+                assert f["evidence"], f["kind"]
+
+
+# ------------------------------------------------------------------ synthetic edge cases
+
+
+def test_cosine_with_warmup():
+    n, w = 1000, 100
+
+    def lr(s):
+        return 3e-5 * s / w if s <= w else 3e-5 * 0.5 * (1 + math.cos(math.pi * (s - w) / (n - w)))
+
+    info = run(synthetic(n=n, lr=lr))["lr_schedule"]
+    assert info["shape"] == "cosine" and info["warmup_steps"] == w
+    assert info["peak"] == pytest.approx(3e-5)
+
+
+def test_constant_lr_and_linear_with_warmup():
+    assert run(synthetic(lr=lambda s: 5e-5))["lr_schedule"]["shape"] == "constant"
+    info = run(synthetic(n=400, lr=lambda s: 2e-5 * min(s / 40, (400 - s) / 360)))["lr_schedule"]
+    assert info["shape"] == "linear" and info["warmup_steps"] == 40
+
+
+def test_step_schedule_is_other():
+    info = run(synthetic(lr=lambda s: 1e-4 if s < 200 else 1e-5))["lr_schedule"]
+    assert info["shape"] == "other"
+
+
+def test_no_grad_norm_and_injected_spike():
+    s = run(synthetic(grad=False))
+    assert s["spikes"] == [] and s["grad_norm"]["available"] is False
+    data = synthetic()
+    data["log_history"][250]["grad_norm"] = 25.0  # step 251
+    data["log_history"][251]["loss"] = 5.0  # the loss jumps right after
+    spikes = run(data)["spikes"]
+    assert [sp["step"] for sp in spikes] == [251]
+    assert spikes[0]["ratio_to_median"] > 20 and spikes[0]["loss_jumped"] is True
+
+
+def test_empty_log_history():
+    s = run({"global_step": 0, "log_history": []})
+    assert s["overfitting"] is None and s["lowest_loss"] is None and s["loss_table"] == []
+    assert "empty_log" in kinds(s)
+
+
+def test_eval_metric_falling_is_overfitting_without_eval_loss():
+    evals = [{"epoch": e, "accuracy": a} for e, a in [(1, 0.80), (2, 0.86), (3, 0.83), (4, 0.80)]]
+    s = run(synthetic(evals=evals))
+    assert s["overfitting"] is True and s["overfitting_start_epoch"] == 2
+    assert s["recommended_epochs"] == 2
+
+
+def test_single_eval_cannot_tell_and_nonscalar_metric_skipped():
+    s = run(synthetic(evals=[{"epoch": 2, "loss": 0.4, "per_class": [0.1, 0.2], "accuracy": 0.9}]))
+    assert s["overfitting"] is None
+    assert "overfitting_undeterminable" in kinds(s)
+    assert s["eval"][0]["metrics"] == {"accuracy": 0.9}
+
+
+def test_large_final_uptick_is_undetermined_not_false():
+    evals = [{"epoch": e, "loss": v} for e, v in [(1, 0.40), (2, 0.30), (3, 0.36)]]
+    assert run(synthetic(evals=evals))["overfitting"] is None
+
+
+def test_loss_table_has_spread_rows_and_epoch_boundaries():
+    s = run(synthetic(n=400, spe=100))
+    steps = [r["step"] for r in s["loss_table"]]
+    assert steps == sorted(steps) and steps[0] == 1 and steps[-1] == 400
+    assert 8 <= len(steps) <= 14
+    assert {r["note"] for r in s["loss_table"]} >= {"end of epoch 1", "end of epoch 3"}
+    assert s["loss_trend"]["trend"] == "still improving"  # exp decay, tau 150 of 400 steps
+
+
+def test_loss_trend_plateau_and_rising():
+    assert run(synthetic(n=2000))["loss_trend"]["trend"] == "plateaued"
+    assert run(synthetic(loss=lambda s: 0.3 + s / 400))["loss_trend"]["trend"] == "rising"
+
+
+@pytest.mark.parametrize(
+    ("values", "higher", "expected"),
+    [
+        ([0.395, 0.416, 0.389], False, (2, "best_at_end")),
+        ([0.325, 0.303, 0.308], False, (1, "uptick")),
+        ([0.5, 0.4, 0.45, 0.41], False, (1, "recovered")),
+        ([0.5, 0.4, 0.45, 0.5], False, (1, "sustained")),
+        ([0.8, 0.9, 0.85, 0.84], True, (1, "sustained")),
+    ],
+)
+def test_worsening_patterns(values, higher, expected):
+    assert worsening(values, higher, 0.02, 0.05) == expected
