@@ -1,0 +1,114 @@
+"""`reviewsense serve MODEL_DIR`: the real-time review service and dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+HELP = "run the review service: store, classify and flag reviews; live dashboard at /"
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir", metavar="MODEL_DIR", help="model folder or run directory")
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="database: sqlite:///FILE (default sqlite:///reviewsense.db) or "
+        "postgresql://user:pass@host/db (env REVIEWSENSE_DB_URL)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        metavar="P",
+        help="flag reviews with P(negative) >= P (default: the model folder's threshold, "
+        "set by `reviewsense threshold`; 0.5 when it has none)",
+    )
+    parser.add_argument("--batch-max", type=int, help="texts per inference batch (default 32)")
+    parser.add_argument(
+        "--batch-wait-ms", type=float, help="how long a batch waits to fill (default 5)"
+    )
+    parser.add_argument(
+        "--queue-size", type=int, help="texts waiting for inference before 503 (default 2048)"
+    )
+    parser.add_argument(
+        "--max-batch-reviews", type=int, help="reviews per POST /v1/reviews (default 256)"
+    )
+    parser.add_argument("--max-body-bytes", type=int, help="largest request body (default 2000000)")
+    parser.add_argument("--num-threads", type=int, help="torch intra-op threads")
+    parser.add_argument(
+        "--backend", choices=("auto", "torch", "onnx"), help="inference backend (default auto)"
+    )
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+
+
+def build_settings(args: argparse.Namespace):
+    """Environment (REVIEWSENSE_*) first, then the flags given on the command line."""
+    from reviewsense.errors import ConfigError
+    from reviewsense.settings import ServiceSettings
+
+    overrides = {
+        "db_url": args.db,
+        "threshold": args.threshold,
+        "batch_max_texts": args.batch_max,
+        "batch_wait_ms": args.batch_wait_ms,
+        "queue_size": args.queue_size,
+        "max_batch_reviews": args.max_batch_reviews,
+        "max_body_bytes": args.max_body_bytes,
+        "num_threads": args.num_threads,
+        "backend": args.backend,
+    }
+    settings = ServiceSettings().model_copy(
+        update={k: v for k, v in overrides.items() if v is not None}
+    )
+    if settings.threshold is not None and not 0.0 <= settings.threshold <= 1.0:
+        raise ConfigError(f"--threshold must be between 0 and 1, got {settings.threshold}")
+    for name in ("batch_max_texts", "queue_size", "max_batch_reviews", "max_body_bytes"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port must be 1-65535, got {args.port}")
+    return settings
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from reviewsense import rundir
+    from reviewsense.errors import ConfigError
+    from reviewsense.inference.predictor import Predictor
+    from reviewsense.service.app import create_app
+    from reviewsense.service.db import make_engine, run_migrations
+
+    settings = build_settings(args)
+    model_dir = rundir.resolve_model_dir(args.model_dir)
+    # Fail fast, with a one-line error, on an unreachable database or a broken model.
+    engine = make_engine(settings.db_url)
+    try:
+        run_migrations(engine)
+    except Exception as e:
+        msg = str(getattr(e, "orig", None) or e).splitlines()[0]
+        raise ConfigError(f"--db: cannot open or migrate the database: {msg}") from None
+    finally:
+        engine.dispose()
+    predictor = Predictor.from_pretrained(
+        model_dir,
+        backend=settings.backend,
+        num_threads=settings.num_threads,
+        batch_size=settings.batch_max_texts,
+    )
+    app = create_app(settings, model_dir=model_dir, predictor=predictor)
+    log.info("dashboard: http://%s:%d/  API docs: http://%s:%d/docs", *(args.host, args.port) * 2)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=args.access_log,
+        # Open SSE streams never end by themselves: do not wait on them forever at shutdown.
+        timeout_graceful_shutdown=3,
+        log_config=None,  # keep the CLI's logging format
+    )
+    return 0

@@ -1,0 +1,1 @@
+"""`reviewsense serve`: the real-time review service (FastAPI) and its dashboard."""

@@ -1,0 +1,250 @@
+"""POST /v1/reviews: classify, store and flag reviews (idempotent with Idempotency-Key)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import IntegrityError
+
+from reviewsense.service import crud
+from reviewsense.service.app import ServiceState
+from reviewsense.service.db import SQLITE_WRITE
+from reviewsense.service.deps import State, parse_json, read_body, require_role, validate
+from reviewsense.service.schemas import (
+    IngestResponse,
+    ReviewBatchIn,
+    ReviewIn,
+    ReviewOut,
+)
+from reviewsense.service.security import Principal
+
+router = APIRouter(prefix="/v1", tags=["reviews"])
+
+MAX_IDEMPOTENCY_KEY = 200
+
+_REVIEW_SCHEMA = ReviewIn.model_json_schema()
+# Documented by hand: the body is parsed manually (size limit, UTF-8 and JSON checks first).
+_BODY_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        _REVIEW_SCHEMA,
+                        {
+                            "title": "ReviewBatchIn",
+                            "type": "object",
+                            "required": ["reviews"],
+                            "properties": {
+                                "reviews": {"type": "array", "minItems": 1, "items": _REVIEW_SCHEMA}
+                            },
+                        },
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+def check_text_limits(texts: list[str], *, max_chars: int, field: str) -> None:
+    """413 for a text over the hard cap (longer-than-model texts are truncated, not refused)."""
+    for i, t in enumerate(texts):
+        if len(t) > max_chars:
+            name = field.format(i=i)
+            raise HTTPException(413, f"{name}: {len(t)} characters, over the limit of {max_chars}")
+
+
+def parse_reviews(data: object, *, max_batch: int) -> tuple[list[ReviewIn], bool]:
+    """One review (object) or a batch (``{"reviews": [...]}``); returns (reviews, is_batch)."""
+    if isinstance(data, dict) and "reviews" in data:
+        items = data["reviews"]
+        if isinstance(items, list) and len(items) > max_batch:
+            raise HTTPException(
+                413, f"reviews: batch of {len(items)} reviews, over the limit of {max_batch}"
+            )
+        return list(validate(ReviewBatchIn, data).reviews), True
+    return [validate(ReviewIn, data)], False
+
+
+def _to_utc_naive(value: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    if value is None:
+        return now
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def _store(
+    state: ServiceState,
+    *,
+    principal: Principal,
+    idempotency_key: str | None,
+    request_hash: str,
+    new: list[crud.NewReview],
+) -> tuple[int, str, bool, int]:
+    """One transaction: reviews + flags + the idempotency record. Runs in a worker thread.
+
+    Returns:
+        (status code, response JSON, replayed?, flags raised)
+    """
+    lock = state.write_lock or contextlib.nullcontext()
+    with lock, state.sessionmaker() as session:
+        session.connection(execution_options={SQLITE_WRITE: True})
+        if idempotency_key is not None:
+            rec = crud.get_idempotency(session, api_key_id=principal.key_id, key=idempotency_key)
+            if rec is not None:  # a retry that lost the race to the first attempt's commit
+                return _replay(rec, request_hash)
+        stored = crud.add_reviews(
+            session, reviews=new, threshold=state.threshold, model_version=state.model_version
+        )
+        body = IngestResponse(
+            threshold=state.threshold,
+            reviews=[
+                ReviewOut(
+                    id=r.id,
+                    title_id=r.title_id,
+                    label=r.label,
+                    score=r.score,
+                    prob_negative=r.prob_negative,
+                    flagged=f is not None,
+                    flag_id=f.id if f is not None else None,
+                    truncated=r.truncated,
+                    model_version=r.model_version,
+                    created_at=r.created_at,
+                )
+                for r, f in stored
+            ],
+        ).model_dump_json()
+        if idempotency_key is not None:
+            crud.add_idempotency(
+                session,
+                api_key_id=principal.key_id,
+                key=idempotency_key,
+                request_hash=request_hash,
+                status_code=201,
+                response_json=body,
+            )
+        try:
+            session.commit()
+        except IntegrityError:
+            # PostgreSQL: a concurrent retry with the same key committed first. Ours is rolled
+            # back whole, so nothing is stored twice; answer with what the first one stored.
+            session.rollback()
+            if idempotency_key is None:
+                raise
+            rec = crud.get_idempotency(session, api_key_id=principal.key_id, key=idempotency_key)
+            if rec is None:
+                raise
+            return _replay(rec, request_hash)
+        return 201, body, False, sum(f is not None for _, f in stored)
+
+
+def _replay(rec, request_hash: str) -> tuple[int, str, bool, int]:
+    if rec.request_hash != request_hash:
+        raise HTTPException(
+            422, "Idempotency-Key: already used for a different request body; use a new key"
+        )
+    return rec.status_code, rec.response_json, True, 0
+
+
+@router.post(
+    "/reviews",
+    status_code=201,
+    response_model=IngestResponse,
+    summary="Store and classify one review or a batch",
+    openapi_extra=_BODY_SCHEMA,
+    responses={
+        413: {"description": "body, batch or a text too large"},
+        422: {"description": "invalid field (the message names it)"},
+        503: {"description": "overloaded or model loading; see Retry-After"},
+    },
+)
+async def post_reviews(
+    request: Request,
+    state: State,
+    principal: Annotated[Principal, Depends(require_role("ingest"))],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="retries with the same key store nothing twice and get the "
+            "original response"
+        ),
+    ] = None,
+) -> Response:
+    """Body: one review object, or ``{"reviews": [...]}`` (up to ``max_batch_reviews``).
+
+    Every review is stored with its prediction and flagged when P(negative) ≥ threshold. The
+    response is sent after the commit: a 201 means the reviews are durably stored.
+    """
+    s = state.settings
+    if idempotency_key is not None:
+        if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY or not idempotency_key.isprintable():
+            raise HTTPException(
+                400, f"Idempotency-Key: must be 1-{MAX_IDEMPOTENCY_KEY} printable characters"
+            )
+    data = parse_json(await read_body(request, max_bytes=s.max_body_bytes))
+    reviews, is_batch = parse_reviews(data, max_batch=s.max_batch_reviews)
+    field = "reviews[{i}].text" if is_batch else "text"
+    check_text_limits([r.text for r in reviews], max_chars=s.max_text_chars, field=field)
+    request_hash = hashlib.sha256(
+        json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    ).hexdigest()
+
+    if idempotency_key is not None:
+        # Fast path for retries: no inference when the answer is already stored.
+        def _lookup():
+            with state.sessionmaker() as session:
+                return crud.get_idempotency(
+                    session, api_key_id=principal.key_id, key=idempotency_key
+                )
+
+        rec = await run_in_threadpool(_lookup)
+        if rec is not None:
+            status, body, _, _ = _replay(rec, request_hash)
+            return _response(status, body, replayed=True)
+
+    predictions = await state.batcher.submit([r.text for r in reviews])
+    now = crud.utcnow()
+    new = [
+        crud.NewReview(
+            title_id=r.title_id,
+            title_name=r.title_name,
+            user_id=r.user_id,
+            text=r.text,
+            rating=r.rating,
+            created_at=_to_utc_naive(r.created_at, now),
+            label=p.label,
+            score=p.score,
+            prob_negative=p.prob_negative,
+            truncated=p.truncated,
+        )
+        for r, p in zip(reviews, predictions, strict=True)
+    ]
+    status, body, replayed, n_flags = await run_in_threadpool(
+        _store,
+        state,
+        principal=principal,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        new=new,
+    )
+    if not replayed:
+        state.metrics.observe_predictions(predictions, source="ingest")
+        if n_flags:
+            state.metrics.flags.inc(n_flags)
+            state.broadcaster.poke()
+    return _response(status, body, replayed=replayed)
+
+
+def _response(status: int, body: str, *, replayed: bool) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    # A replay answers with the original status (201): the client sees the same response.
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
