@@ -84,20 +84,16 @@ def ema(values: np.ndarray, span: int) -> np.ndarray:
 
 def steps_per_epoch(state: TrainerState) -> float | None:
     """Optimizer steps per epoch, from step/epoch pairs in the log (None when unknown)."""
-    steps = [float(s) for s in state.step.tolist()]
-    epochs = state.epoch.tolist()
-    steps += [float(r.step) for r in state.evals]
-    epochs += [r.epoch if r.epoch is not None else math.nan for r in state.evals]
-    ratios = [
-        s / e
-        for s, e in zip(steps, epochs, strict=True)
-        if e and math.isfinite(e) and e > 0 and s > 0
-    ]
-    if not ratios:
+    steps = np.concatenate([state.step.astype(float), [float(r.step) for r in state.evals]])
+    epochs = np.concatenate(
+        [state.epoch, [np.nan if r.epoch is None else r.epoch for r in state.evals]]
+    )
+    ok = np.isfinite(epochs) & (epochs > 0) & (steps > 0)
+    if not ok.any():
         return None
-    # The largest step gives the most precise ratio (epoch values are rounded in old versions).
-    best = max(range(len(ratios)), key=lambda i: steps[i] if epochs[i] and epochs[i] > 0 else -1)
-    return float(np.median(ratios)) if len(ratios) < 3 else ratios[best]
+    # The largest step gives the most precise ratio (old versions round epoch to 2 decimals).
+    i = int(np.argmax(np.where(ok, steps, -1)))
+    return float(steps[i] / epochs[i])
 
 
 def epoch_boundaries(state: TrainerState) -> list[tuple[int, int]]:

@@ -179,10 +179,11 @@ def _num(v: object) -> float | None:
 
 
 def _kind(entry: dict) -> str:
-    if any(k.startswith("eval_") for k in entry):
-        return "eval"
+    # Train rows ("loss") never carry eval_* keys; checking them first keeps long logs fast.
     if "loss" in entry:
         return "train"
+    if any(k.startswith("eval_") for k in entry):
+        return "eval"
     if _SUMMARY_KEYS & entry.keys():
         return "summary"
     return "other"
@@ -190,9 +191,21 @@ def _kind(entry: dict) -> str:
 
 def _entry_step(entry: dict, index: int) -> int:
     s = entry.get("step")
-    if isinstance(s, int | float) and not isinstance(s, bool) and math.isfinite(s):
+    if type(s) is int:  # the common case, checked first: this runs once per log entry
+        return s
+    if isinstance(s, float) and math.isfinite(s):
         return int(s)
     return -1 - index  # no step: keep the row, ordered before stepped rows, never merged
+
+
+def _column(rows: list[dict], key: str) -> np.ndarray:
+    """``key`` of every row as floats; missing or non-numeric values become NaN."""
+    try:
+        # Fast path: numbers and missing keys (None -> NaN) convert in one call.
+        return np.array([e.get(key) for e in rows], dtype=float)
+    except (TypeError, ValueError):
+        vals = [_num(e.get(key)) for e in rows]
+        return np.array([np.nan if v is None else v for v in vals], dtype=float)
 
 
 def parse_trainer_state(data: dict, path: Path) -> TrainerState:
@@ -202,7 +215,7 @@ def parse_trainer_state(data: dict, path: Path) -> TrainerState:
     then sorted by step.
     """
     notes: list[str] = []
-    latest: dict[tuple[str, int], tuple[int, dict]] = {}
+    latest: dict[tuple[str, int], tuple[int, dict]] = {}  # (kind, step) -> (position, entry)
     n_dupes = 0
     out_of_order = False
     last_step = -math.inf
@@ -211,12 +224,15 @@ def parse_trainer_state(data: dict, path: Path) -> TrainerState:
             continue
         kind = _kind(entry)
         step = _entry_step(entry, i)
-        if kind != "summary" and step < last_step:
-            out_of_order = True
-        last_step = max(last_step, step)
-        if (kind, step) in latest:
+        if kind != "summary":
+            if step < last_step:
+                out_of_order = True
+            else:
+                last_step = step
+        key = (kind, step)
+        if key in latest:
             n_dupes += 1
-        latest[(kind, step)] = (i, entry)
+        latest[key] = (i, entry)
     if n_dupes:
         notes.append(
             f"{n_dupes} repeated log entries (same step and kind, e.g. after resuming) "
@@ -230,10 +246,6 @@ def parse_trainer_state(data: dict, path: Path) -> TrainerState:
     evals_raw = [e for (k, _), (_, e) in rows if k == "eval"]
     summaries = [e for (k, _), (_, e) in rows if k == "summary"]
 
-    def col(key: str) -> np.ndarray:
-        vals = [_num(e.get(key)) for e in train]
-        return np.array([np.nan if v is None else v for v in vals], dtype=float)
-
     header = {k: v for k, v in data.items() if k != "log_history"}
 
     evals, skipped = _parse_evals(evals_raw)
@@ -245,13 +257,14 @@ def parse_trainer_state(data: dict, path: Path) -> TrainerState:
     return TrainerState(
         path=path,
         header=header,
-        step=np.array([_entry_step(e, 0) for e in train], dtype=np.int64),
-        epoch=col("epoch"),
-        loss=col("loss"),
-        learning_rate=col("learning_rate"),
-        grad_norm=col("grad_norm"),
+        step=np.array([k[1] for k, _ in rows if k[0] == "train"], dtype=np.int64),
+        epoch=_column(train, "epoch"),
+        loss=_column(train, "loss"),
+        learning_rate=_column(train, "learning_rate"),
+        grad_norm=_column(train, "grad_norm"),
+        # A NaN literal is a logged (non-finite) grad norm; a missing key or null is not.
         grad_norm_logged=np.array(
-            [_num(e.get("grad_norm")) is not None for e in train], dtype=bool
+            [isinstance(e.get("grad_norm"), float | int) for e in train], dtype=bool
         ),
         evals=evals,
         summary_row=summaries[-1] if summaries else None,
