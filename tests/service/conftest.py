@@ -1,0 +1,106 @@
+"""Shared fixtures of the service tests: a tiny random BERT model folder, apps, keys, servers."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # pg.py and helpers.py
+
+from helpers import FixedPredictor, Server, build_tiny_model, make_key  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def predictor(tiny_model_dir):
+    from reviewsense.inference.predictor import Predictor
+
+    return Predictor.from_pretrained(tiny_model_dir, backend="torch", num_threads=1)
+
+
+@pytest.fixture()
+def fixed_predictor(predictor) -> FixedPredictor:
+    return FixedPredictor(predictor)
+
+
+@pytest.fixture()
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'service.db'}"
+
+
+@pytest.fixture()
+def make_client(fixed_predictor):
+    """Factory: a TestClient for an app on ``db_url`` plus one key per role."""
+    from fastapi.testclient import TestClient
+
+    from reviewsense.service.app import create_app
+    from reviewsense.settings import ServiceSettings
+
+    stack = contextlib.ExitStack()
+
+    def _make(db_url: str, **overrides):
+        settings = ServiceSettings(db_url=db_url, **overrides)
+        app = create_app(settings, predictor=overrides.pop("predictor", fixed_predictor))
+        client = stack.enter_context(TestClient(app))
+        keys = {r: make_key(db_url, r) for r in ("ingest", "support", "read")}
+        return client, keys
+
+    yield _make
+    stack.close()
+
+
+@pytest.fixture()
+def client_keys(make_client, sqlite_url):
+    return make_client(sqlite_url)
+
+
+@pytest.fixture()
+def start_server(tmp_path) -> Iterator:
+    servers: list[Server] = []
+
+    def _start(model_dir: Path, db_url: str, *extra: str) -> Server:
+        srv = Server(model_dir, db_url, tmp_path / f"server{len(servers)}.log", *extra)
+        servers.append(srv)
+        return srv.wait_ready()
+
+    yield _start
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A PostgreSQL cluster for the session; skips (with the reason) when none can start."""
+    from pg import PgUnavailable, start_cluster
+
+    try:
+        cluster = start_cluster()
+    except PgUnavailable as e:
+        print(f"PostgreSQL tests skipped: {e}")  # shown with -s / in the CI log
+        pytest.skip(f"PostgreSQL unavailable: {e}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture()
+def pg_url(pg_cluster) -> str:
+    """A fresh, empty database on the session's cluster."""
+    return pg_cluster.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """Each DB test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db.sqlite'}"
+    return request.getfixturevalue("pg_url")
