@@ -246,3 +246,10 @@ def test_loss_trend_plateau_and_rising():
 )
 def test_worsening_patterns(values, higher, expected):
     assert worsening(values, higher, 0.02, 0.05) == expected
+
+
+def test_eval_rising_without_train_loss_is_undetermined():
+    log = [{"step": 10 * e, "epoch": e, "eval_loss": v} for e, v in [(1, 0.5), (2, 0.6), (3, 0.7)]]
+    s = run({"log_history": log})
+    assert s["overfitting"] is None and s["lr_schedule"]["shape"] is None
+    assert "overfitting_undeterminable" in kinds(s)

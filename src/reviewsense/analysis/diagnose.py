@@ -273,7 +273,9 @@ def lr_schedule(state: TrainerState) -> tuple[dict, list[dict]]:
         "n_logs": int(lr.size),
     }
     dec_s, dec_lr = steps[pk:], lr[pk:]
-    if peak_val <= 0:
+    if lr.size < 2:
+        info["shape"] = "other"  # one logged value says nothing about the shape
+    elif peak_val <= 0:
         info["shape"] = "constant"
     elif (dec_lr.max() - dec_lr.min()) <= 1e-3 * peak_val:
         info["shape"] = "constant"
@@ -681,6 +683,11 @@ def overfitting_analysis(state: TrainerState, rows: list[dict]) -> tuple[dict, l
         msgs.append(
             f"{metric} peaked at epoch {start_row['epoch']} ({start_row['metrics'][metric]}) and stayed below "
             f"it for every later evaluation, ending at {ev['metric_last']}: the model is overfitting."
+        )
+    elif loss_status == "sustained" and train_fell is None:
+        msgs.append(
+            f"Eval loss rose steadily after epoch {loss_rows[loss_b]['epoch']}, but the log has too little "
+            "training loss to tell overfitting (train loss falling) from instability. Not concluded."
         )
     elif loss_status == "sustained":
         verdict = False
