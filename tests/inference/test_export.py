@@ -1,0 +1,82 @@
+"""ONNX export: round trips (fp32, int8), self-contained folder, verification failures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from reviewsense import rundir
+from reviewsense.errors import ModelError
+from reviewsense.inference import Predictor
+from reviewsense.inference import export as export_mod
+from reviewsense.inference.export import REPORT_FILE, Tolerance, compare, export_onnx
+
+TEXTS = ["Loved it.", "Hated it.", "An uneven film with a great final act. " * 20, "meh"]
+
+
+def _probs(predictor: Predictor) -> np.ndarray:
+    return np.array([p.prob_positive for p in predictor.predict(TEXTS)])
+
+
+@pytest.mark.parametrize("arch", ["tiny_bert", "tiny_distilbert"])
+def test_fp32_round_trip(arch, request, tmp_path):
+    src = request.getfixturevalue(arch)
+    out = tmp_path / "onnx"
+    report = export_onnx(src, out)
+    assert report.passed and report.precision == "fp32"
+    assert report.max_abs_diff <= 1e-3
+    assert {"model.onnx", "config.json", "tokenizer.json", REPORT_FILE} <= {
+        p.name for p in out.iterdir()
+    }
+    assert json.loads((out / REPORT_FILE).read_text())["passed"] is True
+    # Self-contained: settings travel with it; "auto" picks ONNX Runtime.
+    assert rundir.read_model_settings(out) == rundir.read_model_settings(src)
+    onnx_p = Predictor.from_pretrained(out)
+    assert (onnx_p.backend, onnx_p.precision) == ("onnx", "fp32")
+    torch_p = Predictor.from_pretrained(src, precision="fp32")
+    np.testing.assert_allclose(_probs(onnx_p), _probs(torch_p), atol=1e-4)
+    with pytest.raises(ModelError, match="ONNX folder"):
+        Predictor.from_pretrained(out, backend="torch")
+
+
+@pytest.mark.slow
+def test_int8_round_trip(minilm, tmp_path):
+    """int8 on real weights (random tiny weights quantize badly by design)."""
+    report = export_onnx(minilm, tmp_path / "int8", quantize="int8", verify_texts=TEXTS * 3)
+    assert report.passed and report.precision == "int8"
+    assert report.onnx_mb < report.source_mb / 3  # int8 weights
+    p = Predictor.from_pretrained(tmp_path / "int8")
+    assert p.precision == "int8"
+    assert len(p.predict(TEXTS)) == len(TEXTS)
+
+
+def test_verification_failure_is_loud(tiny_bert, tmp_path, monkeypatch):
+    strict = Tolerance(max_abs_diff=-1.0, mean_abs_diff=1.0, min_label_agreement=0.0)
+    monkeypatch.setitem(export_mod.TOLERANCES, "fp32", strict)
+    out = tmp_path / "onnx"
+    with pytest.raises(ModelError, match="outside tolerance"):
+        export_onnx(tiny_bert, out, verify_texts=["fine", "bad"])
+    assert json.loads((out / REPORT_FILE).read_text())["passed"] is False
+
+
+def test_output_must_be_new_or_overwritten(tiny_bert, tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "x").write_text("x")
+    with pytest.raises(ModelError, match="not empty"):
+        export_onnx(tiny_bert, out)
+    with pytest.raises(ModelError, match="int8"):
+        export_onnx(tiny_bert, tmp_path / "q", quantize="int4")
+
+
+def test_compare_counts_only_decisive_flips():
+    tol = Tolerance(max_abs_diff=0.1, mean_abs_diff=0.1, min_label_agreement=0.95)
+    ref = [0.9, 0.1, 0.52, 0.48]
+    m, failures = compare(ref, [0.88, 0.12, 0.47, 0.55], tol)  # flips only near 0.5
+    assert failures == []
+    assert (m["label_agreement"], m["decisive_samples"]) == (0.5, 2)
+    _, failures = compare(ref, [0.3, 0.1, 0.52, 0.48], tol)
+    assert any("max |Δp|" in f for f in failures)
+    assert any("label agreement" in f for f in failures)
