@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -74,24 +75,21 @@ def _load(args: argparse.Namespace):
 
 
 def _run_texts(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.markup import escape
+    """One tab-separated line per text: label, score, text (+ "truncated"), for scripts."""
+    from reviewsense.inference.io import OK, clean_text, text_status
 
-    from reviewsense.inference.io import OK, text_status
-
-    out = Console(highlight=False, soft_wrap=True)
     predictor = _load(args)
     checked = [text_status(t) for t in args.texts]
     ok = [t for t, st in checked if st == OK]
     preds = iter(predictor.predict(ok))
     for text, (_, st) in zip(args.texts, checked, strict=True):
-        snippet = escape(" ".join(text.split())[:70])
+        snippet = clean_text(" ".join(text.split())[:70])
         if st != OK:
-            out.print(f"-\t-\t{st}\t{snippet}")
-            continue
-        p = next(preds)
-        flag = "\ttruncated" if p.truncated else ""
-        out.print(f"{p.label}\t{p.score:.4f}\t{snippet}{flag}")
+            line = f"-\t-\t{snippet}\t{st}"
+        else:
+            p = next(preds)
+            line = f"{p.label}\t{p.score:.4f}\t{snippet}" + ("\ttruncated" if p.truncated else "")
+        sys.stdout.write(line + "\n")
     return 0
 
 

@@ -200,7 +200,7 @@ def read_input(path: str | Path, text_column: str | None = None) -> InputTable:
     return InputTable(frame=frame, text_column=col, texts=texts, status=status)
 
 
-def _clean(value: object) -> object:
+def clean_text(value: object) -> object:
     """Undecodable bytes (surrogates) → U+FFFD so every output format can encode the text."""
     if isinstance(value, str) and _SURROGATE.search(value):
         return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -238,7 +238,7 @@ def add_predictions(table: InputTable, results: dict[int, object]) -> pd.DataFra
     out["status"] = table.status
     for c in out.columns:
         if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
-            out[c] = out[c].map(_clean)
+            out[c] = out[c].map(clean_text)
     return out
 
 

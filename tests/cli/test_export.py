@@ -1,0 +1,50 @@
+"""`reviewsense export`: success writes a usable folder; verification failure exits 2."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from reviewsense.cli.main import main
+from reviewsense.inference import export as export_mod
+
+
+def _models():
+    path = Path(__file__).resolve().parents[1] / "inference" / "models.py"
+    spec = importlib.util.spec_from_file_location("_reviewsense_test_models", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    return _models().build_tiny_distilbert(tmp_path_factory.mktemp("m") / "model")
+
+
+def test_export_then_predict(model_dir, tmp_path, capsys):
+    verify = tmp_path / "verify.txt"
+    verify.write_text("good film\nbad film\n\nawful\n", encoding="utf-8")
+    out = tmp_path / "onnx"
+    argv = ["export", str(model_dir), "--format", "onnx", "--output", str(out)]
+    assert main([*argv, "--verify-file", str(verify)]) == 0
+    assert "exported fp32 ONNX" in capsys.readouterr().out
+    report = json.loads((out / "export_report.json").read_text())
+    assert report["passed"] and report["n_samples"] == 3
+    assert main(["predict", str(out), "good film"]) == 0
+    assert capsys.readouterr().out.startswith(("negative", "positive"))
+    # Exporting onto a non-empty folder needs --overwrite.
+    assert main(argv) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_verification_failure_exits_2(model_dir, tmp_path, capsys, monkeypatch):
+    strict = export_mod.Tolerance(max_abs_diff=-1.0, mean_abs_diff=1.0, min_label_agreement=0.0)
+    monkeypatch.setitem(export_mod.TOLERANCES, "fp32", strict)
+    assert main(["export", str(model_dir), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("reviewsense export: error: ") and "outside tolerance" in err[-1]
+    assert not any("Traceback" in line for line in err)
