@@ -68,10 +68,10 @@ def client_keys(make_client, sqlite_url):
 def start_server(tmp_path) -> Iterator:
     servers: list[Server] = []
 
-    def _start(model_dir: Path, db_url: str, *extra: str) -> Server:
+    def _start(model_dir: Path, db_url: str, *extra: str, wait: bool = True) -> Server:
         srv = Server(model_dir, db_url, tmp_path / f"server{len(servers)}.log", *extra)
         servers.append(srv)
-        return srv.wait_ready()
+        return srv.wait_ready() if wait else srv
 
     yield _start
     for s in servers:
@@ -104,3 +104,25 @@ def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'db.sqlite'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture()
+def thread_server(fixed_predictor):
+    """Factory: serve a new app on ``db_url`` over real HTTP; returns (server, keys)."""
+    from helpers import ThreadServer
+
+    from reviewsense.service.app import create_app
+    from reviewsense.settings import ServiceSettings
+
+    servers = []
+
+    def _make(db_url: str, **overrides):
+        app = create_app(ServiceSettings(db_url=db_url, **overrides), predictor=fixed_predictor)
+        keys = {r: make_key(db_url, r) for r in ("ingest", "support", "read")}
+        srv = ThreadServer(app)
+        servers.append(srv)
+        return srv, keys
+
+    yield _make
+    for s in servers:
+        s.stop()

@@ -139,3 +139,34 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(10)
         self._log.close()
+
+
+class ThreadServer:
+    """An app served by uvicorn in a thread of this process, on a free loopback port.
+
+    Real HTTP (streaming, SSE, a browser) with an in-process app, so tests can hand it a
+    predictor whose outputs they control.
+    """
+
+    def __init__(self, app) -> None:
+        import threading
+
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=1
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)

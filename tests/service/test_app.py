@@ -1,0 +1,85 @@
+"""App-wide behaviour: authentication and roles on every route, docs, dashboard page."""
+
+from __future__ import annotations
+
+import pytest
+
+from reviewsense.service.security import generate_key
+
+# (method, path, body) of every authenticated route, and the roles allowed on it.
+ROUTES = [
+    ("POST", "/v1/reviews", {"title_id": "t", "text": "good"}, {"ingest"}),
+    ("POST", "/v1/classify", {"texts": ["good"]}, {"ingest"}),
+    ("GET", "/v1/flags?status=open", None, {"support", "read"}),
+    ("POST", "/v1/flags/1/resolve", None, {"support"}),
+    ("GET", "/v1/titles", None, {"support", "read"}),
+    ("GET", "/v1/titles/t/sentiment", None, {"support", "read"}),
+    ("GET", "/v1/me", None, {"ingest", "support", "read"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "allowed"), ROUTES)
+def test_every_route_needs_a_valid_key_and_the_right_role(client_keys, method, path, body, allowed):
+    client, keys = client_keys
+
+    def call(headers):
+        return client.request(method, path, json=body, headers=headers)
+
+    assert call({}).status_code == 401
+    assert call({"X-API-Key": "nonsense"}).status_code == 401
+    assert call({"X-API-Key": generate_key()[1]}).status_code == 401
+    assert call({}).headers["www-authenticate"] == "ApiKey"
+    for role, key in keys.items():
+        status = call({"X-API-Key": key}).status_code
+        if role in allowed:
+            assert status not in (401, 403), (role, path, status)
+        else:
+            assert status == 403, (role, path, status)
+
+
+def test_stream_needs_a_key_and_role(client_keys):
+    client, keys = client_keys
+    assert client.get("/v1/stream").status_code == 401
+    assert client.get("/v1/stream", headers={"X-API-Key": keys["ingest"]}).status_code == 403
+
+
+def test_a_key_in_the_query_string_is_refused(client_keys):
+    client, keys = client_keys
+    r = client.get(f"/v1/titles?api_key={keys['read']}", headers={"X-API-Key": keys["read"]})
+    assert r.status_code == 400 and "header" in r.json()["detail"]
+
+
+def test_health_docs_and_dashboard_need_no_key(client_keys):
+    client, _ = client_keys
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    spec = client.get("/openapi.json").json()
+    for path in [
+        "/v1/reviews",
+        "/v1/classify",
+        "/v1/flags",
+        "/v1/flags/{flag_id}/resolve",
+        "/v1/titles",
+        "/v1/titles/{title_id}/sentiment",
+        "/v1/stream",
+    ]:
+        assert path in spec["paths"], path
+    assert "X-API-Key" in str(spec["components"]["securitySchemes"])
+    assert client.get("/docs").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200 and "reviewsense" in page.text
+    assert client.get("/static/app.js").status_code == 200
+
+
+def test_me_reports_the_role(client_keys):
+    client, keys = client_keys
+    assert client.get("/v1/me", headers={"X-API-Key": keys["read"]}).json()["role"] == "read"
+
+
+def test_query_validation_errors_name_the_parameter(client_keys):
+    client, keys = client_keys
+    r = client.get("/v1/flags?limit=0", headers={"X-API-Key": keys["read"]})
+    assert r.status_code == 422 and "limit" in r.json()["detail"]
+    r = client.get("/v1/titles?sort=bogus", headers={"X-API-Key": keys["read"]})
+    assert r.status_code == 422 and "sort" in r.json()["detail"]

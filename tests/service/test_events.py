@@ -1,0 +1,68 @@
+"""The flag broadcaster: polling, fan-out and flags committed out of id order."""
+
+from __future__ import annotations
+
+import asyncio
+
+from reviewsense.service.events import FlagBroadcaster, format_sse
+
+
+class FakeFlags:
+    """Stands in for the database: a set of committed flag ids."""
+
+    def __init__(self) -> None:
+        self.committed: set[int] = set()
+
+    def ids_after(self, after_id):
+        return sorted(i for i in self.committed if i > after_id)
+
+    def flags(self, ids):
+        return [{"id": i} for i in sorted(ids)]
+
+    def max_id(self):
+        return max(self.committed, default=0)
+
+
+def test_delivers_each_flag_once_even_when_committed_out_of_order():
+    db = FakeFlags()
+    db.committed = {1, 2}
+
+    async def main():
+        b = FlagBroadcaster(db.ids_after, db.flags, db.max_id, poll_s=10, settle_s=0.05)
+        sub = b.subscribe()
+        await b.poll_once()  # starts from the present: 1 and 2 are old
+        db.committed |= {4}  # id 3 is still in an open transaction
+        await b.poll_once()
+        await asyncio.sleep(0.06)
+        db.committed |= {3}  # ... and commits later
+        await b.poll_once()
+        await b.poll_once()
+        got = []
+        while not sub.queue.empty():
+            got.append(sub.queue.get_nowait()["id"])
+        return got
+
+    assert asyncio.run(main()) == [4, 3]
+
+
+def test_poke_makes_the_poller_deliver_at_once():
+    db = FakeFlags()
+
+    async def main():
+        b = FlagBroadcaster(db.ids_after, db.flags, db.max_id, poll_s=30)
+        await b.start()
+        sub = b.subscribe()
+        await asyncio.sleep(0.05)  # first poll happened
+        db.committed.add(1)
+        b.poke()
+        flag = await asyncio.wait_for(sub.queue.get(), 1.0)
+        await b.stop()
+        return flag
+
+    assert asyncio.run(main()) == {"id": 1}
+
+
+def test_sse_format():
+    out = format_sse({"id": 7, "text": "a\nb"}).decode()
+    assert out.startswith("id: 7\nevent: flag\ndata: ") and out.endswith("\n\n")
+    assert out.count("\n") == 4  # newlines inside data are JSON-escaped
