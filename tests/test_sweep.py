@@ -280,6 +280,18 @@ def test_shipped_sweep_files_are_valid(tmp_path):
     assert {(r.cfg.data.train_size, r.cfg.data.test_size) for r in offline.runs} == {(2000, 5000)}
 
 
+def test_offline_sweep_with_uncached_hub_model_is_refused_before_any_run(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    spec = sweep.load_sweep_file("seed_debugging")  # bert-base-uncased: not cached here
+    spec.variants = [sweep.Variant("baseline", {}), sweep.Variant("x", {"model": "org/nope"})]
+    trainer = FakeTrainer()
+    with pytest.raises(ConfigError, match="invalid value for 'model'.*offline"):
+        sweep.run_sweep(spec, tmp_path / "s", train_fn=trainer)
+    assert trainer.calls == [] and not (tmp_path / "s").exists()
+
+
 def test_sweep_file_roundtrip_and_errors(tmp_path):
     f = tmp_path / "s.yaml"
     f.write_text(

@@ -377,6 +377,32 @@ def check_model(model: str) -> None:
     )
 
 
+def check_models_available(plan: SweepPlan) -> None:
+    """Offline (``HF_HUB_OFFLINE=1``): every Hub model must already be in the local cache.
+
+    Otherwise the sweep would train for hours and then fail at the first run of that variant.
+
+    Raises:
+        ConfigError: naming the variant and the key ``model``.
+    """
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:
+        return
+    if not constants.HF_HUB_OFFLINE:
+        return
+    for name, flat in plan.resolved.items():
+        model = str(flat["model"])
+        if model in MODEL_ALIASES or Path(model).expanduser().is_dir():
+            continue
+        if not isinstance(try_to_load_from_cache(model, "config.json"), str):
+            raise ConfigError(
+                f"variant '{name}': invalid value for 'model': {model!r} is not in the local "
+                "Hugging Face cache and the Hub is offline (HF_HUB_OFFLINE=1); use a local "
+                "model folder or 'minilm' (e.g. configs/sweeps/seed_debugging_offline.yaml)"
+            )
+
+
 def _flatten(cfg: RunConfig) -> dict[str, Any]:
     d = cfg.to_dict()
     out = {"model": d["model"]}
@@ -640,6 +666,7 @@ def run_sweep(
         SweepError: DIR holds another sweep, or a run failed (after the report is written).
     """
     plan = plan_sweep(spec, output_dir)  # validates every variant before touching the disk
+    check_models_available(plan)
     check_or_write_definition(plan)
     out = plan.output_dir
     handler = logging.FileHandler(out / SWEEP_LOG, encoding="utf-8")

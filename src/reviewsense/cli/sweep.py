@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     spec = _spec(args)
     out = Path(args.output) if args.output else get_settings().runs_dir / "sweeps" / spec.name
     plan = sweep.plan_sweep(spec, out)  # every variant validated here, before anything runs
+    sweep.check_models_available(plan)
     if args.dry_run:
         for r in plan.runs:
             done = "done" if sweep.is_complete_run(r.run_dir) else "todo"
