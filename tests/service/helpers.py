@@ -101,11 +101,16 @@ def make_key(db_url: str, role: str) -> str:
 class Server:
     """`reviewsense serve` in a subprocess on a free loopback port."""
 
-    def __init__(self, model_dir: Path, db_url: str, log_path: Path, *extra: str) -> None:
+    def __init__(
+        self, model_dir: Path, db_url: str, log_path: Path, *extra: str, threads: int | None = 1
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        env = dict(os.environ, HF_HUB_OFFLINE="1", REVIEWSENSE_NUM_THREADS="1")
+        env = dict(os.environ, HF_HUB_OFFLINE="1")
+        env.pop("REVIEWSENSE_NUM_THREADS", None)
+        if threads is not None:
+            env["REVIEWSENSE_NUM_THREADS"] = str(threads)
         cmd = [sys.executable, "-m", "reviewsense", "serve", str(model_dir), "--db", db_url]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port), *extra]
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()

