@@ -1,0 +1,100 @@
+"""`reviewsense evaluate` on a run directory made by `reviewsense train` on a tiny model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reviewsense import rundir
+from reviewsense.cli import main as cli_main
+from reviewsense.metrics import METRIC_KEYS
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
+
+
+def cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "reviewsense", *map(str, args)],
+        capture_output=True, text=True, timeout=300, env=ENV, cwd=ROOT,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_bert, review_files, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("cli-eval") / "run"
+    r = cli(
+        "train", "--model", tiny_bert,
+        "--train-file", review_files["train"], "--test-file", review_files["test"],
+        "--train-size", "all", "--val-size", "16", "--max-steps", "4", "--precision", "fp32",
+        "--max-length", "64", "--truncation", "head", "--no-analysis", "--output", run,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (run / rundir.DONE_MARKER).is_file()
+    return run
+
+
+def test_evaluate_writes_json_report(run_dir, review_files, tmp_path):
+    out = tmp_path / "reports" / "report.json"
+    r = cli("evaluate", run_dir, "--test-file", review_files["test"], "--output", out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr
+    assert "accuracy 95% CI" in r.stdout and "report written to" in r.stdout
+    report = json.loads(out.read_text())
+    m = report["metrics"]
+    assert set(METRIC_KEYS) <= set(m)
+    assert m["n"] == 64 and report["data"]["n"] == 64
+    assert sum(map(sum, m["confusion_matrix"])) == 64
+    assert sum(m["confusion_matrix"][1]) == 32  # positives in the test file
+    assert 0.0 <= m["accuracy"] <= 1.0
+    assert m["accuracy"] == pytest.approx(
+        (m["confusion_matrix"][0][0] + m["confusion_matrix"][1][1]) / 64
+    )
+    assert report["model"] == str(run_dir / rundir.MODEL_DIR)
+    assert report["model_settings"]["max_length"] == 64
+    assert report["model_settings"]["truncation"] == "head"
+    assert sum(b["n"] for b in report["by_length"]) == 64
+    assert len(report["confident_mistakes"]) <= 20
+
+
+def test_evaluate_defaults_to_the_runs_data(run_dir, capsys, tmp_path):
+    """Without --test-file the run's own config.yaml (its test file) is used."""
+    out = tmp_path / "report.json"
+    code = cli_main.main(["evaluate", str(run_dir), "--output", str(out), "--test-size", "16"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(out.read_text())
+    assert report["metrics"]["n"] == 16
+    assert "test.jsonl" in report["data"]["source"]
+
+
+def test_evaluate_missing_model_one_line(tmp_path, capsys):
+    code = cli_main.main(["evaluate", str(tmp_path / "nope"), "--test-file", "x.csv"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("reviewsense evaluate: error: ")
+    assert "does not exist" in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def _strict(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+@pytest.mark.xfail(
+    reason="cli/evaluate.py writes the report with json.dumps(allow_nan=True): a one-class test "
+    "file gives roc_auc NaN, written as the bare token NaN, which is not valid JSON (RFC 8259; "
+    "jq / JSON.parse reject the file)",
+    strict=True,
+)
+def test_one_class_report_is_strict_json(run_dir, tmp_path, capsys):
+    test = tmp_path / "positives.csv"
+    test.write_text("text,label\ngreat film,1\nloved it,1\nsuperb acting,1\n")
+    out = tmp_path / "report.json"
+    code = cli_main.main(["evaluate", str(run_dir), "--test-file", str(test), "--output", str(out)])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(out.read_text(), parse_constant=_strict)
+    assert report["metrics"]["roc_auc"] is None
