@@ -107,29 +107,16 @@ def test_looks_like_model_existing_folder(tmp_path):
     assert modeling.looks_like_model(str(nested))
 
 
-@pytest.mark.xfail(
-    reason="looks_like_model(''): Path('') is Path('.'), an existing folder, so an empty model "
-    "name is accepted",
-    strict=True,
-)
 def test_empty_name_does_not_look_like_a_model(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert modeling.looks_like_model("") is False
 
 
-TILDE_BUG = (
-    "'~name' is expanded as the home folder of user 'name': Path.expanduser() raises "
-    "RuntimeError when no such user exists, uncaught here (a traceback instead of %s)"
-)
-
-
-@pytest.mark.xfail(reason=TILDE_BUG % "False", strict=True)
 def test_looks_like_model_tilde_unknown_user(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert modeling.looks_like_model("~no-such-user-xyz") is False
 
 
-@pytest.mark.xfail(reason=TILDE_BUG % "a ModelError", strict=True)
 def test_resolve_model_tilde_unknown_user(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ModelError):

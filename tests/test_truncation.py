@@ -138,11 +138,6 @@ def test_encode_validates_first(tokenizer):
         encode_texts(tokenizer, ["x"], 64, "tail")
 
 
-@pytest.mark.xfail(
-    reason="encode_texts([]) passes the empty batch to the fast tokenizer, which raises "
-    "IndexError, instead of returning empty lists",
-    strict=True,
-)
 def test_encode_empty_list(tokenizer):
     assert encode_texts(tokenizer, [], 64, "head") == {
         "input_ids": [],

@@ -166,9 +166,7 @@ def _field_types(obj) -> dict[str, Any]:
 def _coerce(key: str, value: Any, ftype: Any) -> Any:
     """Convert ``value`` to ``ftype`` (int, float, bool, str, or X | None)."""
     args = typing.get_args(ftype)
-    optional = type(None) in args and (
-        typing.get_origin(ftype) in (typing.Union, types.UnionType)
-    )
+    optional = type(None) in args and (typing.get_origin(ftype) in (typing.Union, types.UnionType))
     base = next((a for a in args if a is not type(None)), ftype) if optional else ftype
     if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
         if optional:
@@ -192,7 +190,7 @@ def _coerce(key: str, value: Any, ftype: Any) -> Any:
         if base is float:
             return float(value)
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float('inf'))
         name = getattr(base, "__name__", str(base))
         raise ConfigError(f"invalid value for '{key}': {value!r} is not a valid {name}") from None
 

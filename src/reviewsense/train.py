@@ -29,6 +29,7 @@ from reviewsense import config as config_mod
 from reviewsense import rundir
 from reviewsense.config import RunConfig
 from reviewsense.errors import ReviewsenseError
+from reviewsense.jsonio import write_json
 from reviewsense.metrics import binary_metrics, softmax_positive
 
 log = logging.getLogger(__name__)
@@ -369,6 +370,9 @@ def run_training(
             per_device_train_batch_size=t.batch_size,
             per_device_eval_batch_size=t.eval_batch_size,
             gradient_accumulation_steps=t.gradient_accumulation_steps,
+            # Our models' loss is a per-batch mean; token averaging across ranks would scale the
+            # loss (and gradients) by the world size under DDP.
+            average_tokens_across_devices=False,
             num_train_epochs=t.epochs,
             max_steps=t.max_steps,
             learning_rate=t.lr,
@@ -508,9 +512,7 @@ def run_training(
                     "resumed_from": str(resume_from) if resume_from else None,
                 },
             }
-            (run_dir / rundir.METRICS_JSON).write_text(
-                json.dumps(metrics, indent=2, default=float) + "\n", encoding="utf-8"
-            )
+            write_json(run_dir / rundir.METRICS_JSON, metrics)
             env = environment_facts(precision, threads) | {
                 k: metrics["train"][k]
                 for k in (
@@ -521,7 +523,7 @@ def run_training(
                     "peak_gpu_mb",
                 )
             }
-            (run_dir / rundir.ENVIRONMENT_JSON).write_text(json.dumps(env, indent=2) + "\n")
+            write_json(run_dir / rundir.ENVIRONMENT_JSON, env)
             if t.analyze:
                 _run_analysis(run_dir)
             (run_dir / rundir.DONE_MARKER).write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))

@@ -54,6 +54,8 @@ def encode_texts(
          "n_tokens": list[int] (content tokens before truncation)}
     """
     validate(max_length, mode, head_tokens)
+    if not texts:
+        return {"input_ids": [], "truncated": [], "n_tokens": []}
     # No truncation here: we need the full length to take the tail and to report truncation.
     enc = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id

@@ -84,12 +84,6 @@ def _strict(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-@pytest.mark.xfail(
-    reason="cli/evaluate.py writes the report with json.dumps(allow_nan=True): a one-class test "
-    "file gives roc_auc NaN, written as the bare token NaN, which is not valid JSON (RFC 8259; "
-    "jq / JSON.parse reject the file)",
-    strict=True,
-)
 def test_one_class_report_is_strict_json(run_dir, tmp_path, capsys):
     test = tmp_path / "positives.csv"
     test.write_text("text,label\ngreat film,1\nloved it,1\nsuperb acting,1\n")

@@ -78,11 +78,6 @@ def test_resume_without_run_dir(tmp_path):
     assert str(tmp_path) in line and "config.yaml" in line
 
 
-@pytest.mark.xfail(
-    reason="config._coerce: int(float('inf')) raises OverflowError (uncaught): "
-    "`--set max_length=inf` ends in a traceback and exit 1, not a one-line error and exit 2",
-    strict=True,
-)
 def test_infinite_int_override_one_line(tmp_path):
     r = cli("--set", "max_length=inf", "--output", tmp_path / "run")
     assert r.returncode == 2

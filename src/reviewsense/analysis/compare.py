@@ -20,11 +20,11 @@ from reviewsense.analysis.report import (
     prepare_output_dir,
     render_html,
     render_markdown,
-    write_json,
     write_reports,
 )
 from reviewsense.analysis.trainer_state import TrainerState, load_trainer_state
 from reviewsense.errors import DataError
+from reviewsense.jsonio import write_json
 
 log = logging.getLogger(__name__)
 

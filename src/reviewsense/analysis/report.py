@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 import math
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from reviewsense.analysis.diagnose import diagnose
 from reviewsense.analysis.trainer_state import TrainerState, load_trainer_state
 from reviewsense.errors import DataError
+from reviewsense.jsonio import write_json
 from reviewsense.rundir import ANALYSIS_DIR
 
 log = logging.getLogger(__name__)
@@ -40,25 +40,6 @@ def load_and_diagnose(path: str | Path) -> tuple[TrainerState, dict]:
     """Load a trainer state (any accepted path form) and diagnose it."""
     state = load_trainer_state(path)
     return state, diagnose(state)
-
-
-def json_ready(obj: object) -> object:
-    """Replace NaN/Infinity (invalid in strict JSON) with None, recursively."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_ready(v) for v in obj]
-    if hasattr(obj, "item"):  # numpy scalar
-        return json_ready(obj.item())
-    return obj
-
-
-def write_json(path: Path, data: dict) -> None:
-    path.write_text(
-        json.dumps(json_ready(data), indent=2, allow_nan=False) + "\n", encoding="utf-8"
-    )
 
 
 def _fmt(v: object) -> str:

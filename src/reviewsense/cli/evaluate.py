@@ -25,7 +25,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from rich.console import Console
@@ -33,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     from reviewsense.config import RunConfig
     from reviewsense.evaluate import default_data_config, evaluate_model
+    from reviewsense.jsonio import write_json
 
     # Reuse RunConfig's key lookup and coercion for the data flags.
     cfg = RunConfig(data=default_data_config(args.model))
@@ -94,6 +94,6 @@ def run(args: argparse.Namespace) -> int:
             )
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(report, indent=2, default=float) + "\n")
+        write_json(args.output, report)
         console.print(f"report written to {args.output}")
     return 0
