@@ -30,6 +30,18 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "imdb" / "test.parquet"
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory (MiB).
+
+    ``VmHWM`` rather than ``ru_maxrss``: on Linux the latter survives fork+exec, so every worker
+    would report the driver's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB -> MiB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
