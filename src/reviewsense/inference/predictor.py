@@ -59,6 +59,9 @@ class Prediction:
         return dataclasses.asdict(self)
 
 
+PAD_MULTIPLE = 16  # tokens
+
+
 def cpu_has_bf16() -> bool:
     """True when the CPU has native bf16 matmul (AMX-BF16 or AVX512-BF16)."""
     try:
@@ -404,6 +407,11 @@ class Predictor:
         for start in range(0, n, self.batch_size):
             idx = order[start : start + self.batch_size]
             width = len(seqs[idx[0]])  # longest in the batch (sorted descending)
+            # Round up to a multiple of 16: AMX tiles are 16 rows, and few distinct shapes keep
+            # oneDNN's per-shape kernel cache (and memory) small.
+            width = max(
+                width, min(-(-width // PAD_MULTIPLE) * PAD_MULTIPLE, self.settings.max_length)
+            )
             ids = np.full((len(idx), width), pad_id, dtype=np.int64)  # [B, T]
             mask = np.zeros((len(idx), width), dtype=np.int64)  # [B, T]
             for row, i in enumerate(idx):
