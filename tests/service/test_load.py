@@ -36,7 +36,10 @@ class Load:
         self.errors = 0  # connection errors (expected only when a server is killed)
         self.stop = threading.Event()
         self._lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._client, args=(i,)) for i in range(clients)]
+        # Daemon threads: a failing assertion must not leave clients running forever.
+        self.threads = [
+            threading.Thread(target=self._client, args=(i,), daemon=True) for i in range(clients)
+        ]
 
     def _client(self, n: int) -> None:
         with httpx.Client(timeout=10) as http:
@@ -90,9 +93,13 @@ def stored_counts(db_url: str) -> collections.Counter:
 
 
 def assert_acked_stored_once(load: Load, db_url: str) -> None:
+    # Snapshot the acknowledgements *before* reading the database: while clients still run,
+    # reviews acknowledged after the query would otherwise look lost.
+    with load._lock:
+        acked = dict(load.acked)
     counts = stored_counts(db_url)
-    assert load.acked, "no request succeeded"
-    missing = [t for t in load.acked if counts[t] == 0]
+    assert acked, "no request succeeded"
+    missing = [t for t in acked if counts[t] == 0]
     assert missing == [], f"{len(missing)} acknowledged reviews lost"
     dupes = {t: n for t, n in counts.items() if n > 1}
     assert dupes == {}, f"stored twice: {list(dupes)[:3]}"
@@ -120,9 +127,13 @@ def test_load_with_retries_then_sigkill_loses_nothing(tiny_model_dir, sqlite_url
         t.start()
     time.sleep(3.0)
     # Before the kill: only 201s, every acknowledged review stored exactly once.
-    with load._lock:
-        assert set(load.statuses) == {201} and load.errors == 0, load.statuses
-    assert_acked_stored_once(load, sqlite_url)
+    try:
+        with load._lock:
+            assert set(load.statuses) == {201} and load.errors == 0, load.statuses
+        assert_acked_stored_once(load, sqlite_url)
+    except AssertionError:
+        load.finish()
+        raise
     srv.kill()  # SIGKILL mid-load: no shutdown hooks, requests in flight
     acked_before_restart = len(load.acked)
     srv2 = start_server(tiny_model_dir, sqlite_url)
