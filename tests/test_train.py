@@ -211,7 +211,10 @@ def test_minilm_learns_imdb(tmp_path):
             "max_length": 128,
             "truncation": "head",
             "epochs": 2,
-            "lr": 1e-4,
+            # 64 small steps learn more from 256 reviews than 32 larger ones (measured: 0.754
+            # test accuracy with these settings vs 0.58 at batch 16, lr 1e-4)
+            "batch_size": 8,
+            "lr": 2e-4,
             "analyze": True,
         }
     )
