@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reviewsense import modeling
-from reviewsense.errors import ModelError
+from reviewsense.errors import ConfigError, ModelError
 
 MISSING_HUB_ID = "no-such-org/no-such-model-xyz"
 
@@ -84,37 +84,37 @@ def test_folder_without_weights(tiny_bert, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("name", "expected"),
+    ("name", "ok"),
     [
         ("minilm", True),
         ("bert-base-uncased", True),
         ("org/model", True),
+        ("bert-base", False),  # a typo, not a Hub id
         ("a/b/c", False),
         ("org/", False),
         ("/model", False),
         ("./missing", False),
         ("~/no-such-folder-xyz", False),
+        ("~no-such-user-xyz", False),  # expanduser() would raise for an unknown user
+        ("", False),  # Path("") is the current folder: must not count as a model folder
     ],
 )
-def test_looks_like_model(name, expected, tmp_path, monkeypatch):
+def test_check_model_name(name, ok, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert modeling.looks_like_model(name) is expected
+    if ok:
+        modeling.check_model_name(name)
+    else:
+        with pytest.raises(ConfigError, match="'model'"):
+            modeling.check_model_name(name)
 
 
-def test_looks_like_model_existing_folder(tmp_path):
+def test_check_model_name_existing_folder(tmp_path):
     nested = tmp_path / "a" / "b" / "c"
     nested.mkdir(parents=True)
-    assert modeling.looks_like_model(str(nested))
-
-
-def test_empty_name_does_not_look_like_a_model(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert modeling.looks_like_model("") is False
-
-
-def test_looks_like_model_tilde_unknown_user(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert modeling.looks_like_model("~no-such-user-xyz") is False
+    with pytest.raises(ConfigError, match="no config.json"):
+        modeling.check_model_name(str(nested))
+    (nested / "config.json").write_text("{}")
+    modeling.check_model_name(str(nested))
 
 
 def test_resolve_model_tilde_unknown_user(tmp_path, monkeypatch):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
-from reviewsense.errors import ModelError
+from reviewsense.errors import ConfigError, ModelError
 from reviewsense.rundir import ID2LABEL, LABEL2ID
 
 log = logging.getLogger(__name__)
@@ -49,14 +50,56 @@ def resolve_model(name: str) -> str:
     return name  # a Hub id
 
 
-def looks_like_model(name: str) -> bool:
-    """Cheap check used before a sweep starts: alias, existing folder, or a Hub-id-shaped string."""
-    if not name.strip():
-        return False
-    if name in ALIASES or _local_path(name).is_dir():
-        return True
-    parts = name.split("/")
-    return 1 <= len(parts) <= 2 and all(parts) and not name.startswith((".", "~"))
+# Hub ids without an organisation that predate namespaces and are still served by the Hub.
+# Anything else without a "/" (e.g. a typo like `bert-base`) is rejected before work starts.
+CANONICAL_HUB_IDS = frozenset(
+    {
+        "bert-base-uncased",
+        "bert-base-cased",
+        "bert-large-uncased",
+        "bert-large-cased",
+        "bert-base-multilingual-cased",
+        "bert-base-multilingual-uncased",
+        "distilbert-base-uncased",
+        "distilbert-base-cased",
+        "distilbert-base-multilingual-cased",
+        "distilbert-base-uncased-finetuned-sst-2-english",
+        "roberta-base",
+        "roberta-large",
+        "distilroberta-base",
+        "albert-base-v2",
+        "albert-large-v2",
+        "xlm-roberta-base",
+        "xlm-roberta-large",
+        "electra-small-discriminator",
+    }
+)
+_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
+def check_model_name(model: str) -> None:
+    """Reject a model string that can be neither the alias, a local folder nor a Hub id.
+
+    Cheap (no download): used before a sweep starts. Whether a Hub id exists (or is cached,
+    offline) is only known when loading it.
+
+    Raises:
+        ConfigError: naming the key ``model``.
+    """
+    m = str(model).strip()
+    if m in ALIASES or m in CANONICAL_HUB_IDS:
+        return
+    p = _local_path(m) if m else None
+    if p is not None and p.is_dir():
+        if not (p / "config.json").is_file():
+            raise ConfigError(f"invalid value for 'model': folder {m!r} has no config.json")
+        return
+    if m and not m.startswith((".", "/", "~")) and _HUB_ID_RE.match(m):
+        return
+    raise ConfigError(
+        f"invalid value for 'model': {m!r} is not the alias 'minilm', an existing model folder, "
+        "or a Hugging Face Hub id (org/name or e.g. bert-base-uncased)"
+    )
 
 
 def _offline_hint(name: str, err: Exception) -> ModelError:

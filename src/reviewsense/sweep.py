@@ -42,6 +42,8 @@ import yaml
 from reviewsense import config as config_mod
 from reviewsense.config import RunConfig
 from reviewsense.errors import ConfigError, ReviewsenseError
+from reviewsense.modeling import ALIASES as MODEL_ALIASES
+from reviewsense.modeling import check_model_name as check_model
 from reviewsense.rundir import METRICS_JSON, TEST_PREDICTIONS, is_complete_run
 
 log = logging.getLogger(__name__)
@@ -55,34 +57,6 @@ SWEEP_LOG = "sweep.log"
 LOCK_FILE = ".sweep.lock"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
-# Hub ids without an organisation that predate namespaces and are still served by the Hub.
-# Anything else without a "/" (e.g. a typo like `bert-base`) is rejected before the sweep starts.
-CANONICAL_HUB_IDS = frozenset(
-    {
-        "bert-base-uncased",
-        "bert-base-cased",
-        "bert-large-uncased",
-        "bert-large-cased",
-        "bert-base-multilingual-cased",
-        "bert-base-multilingual-uncased",
-        "distilbert-base-uncased",
-        "distilbert-base-cased",
-        "distilbert-base-multilingual-cased",
-        "distilbert-base-uncased-finetuned-sst-2-english",
-        "roberta-base",
-        "roberta-large",
-        "distilroberta-base",
-        "albert-base-v2",
-        "albert-large-v2",
-        "xlm-roberta-base",
-        "xlm-roberta-large",
-        "xlnet-base-cased",
-        "electra-small-discriminator",
-        "gpt2",
-    }
-)
-MODEL_ALIASES = ("minilm",)
-_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
 TrainFn = Callable[[RunConfig, Path, bool], Any]
 
@@ -351,32 +325,6 @@ def load_sweep_file(path: str | Path) -> SweepSpec:
 
 
 # -- validation -------------------------------------------------------------------------------
-def check_model(model: str) -> None:
-    """Reject a model string that can be neither the alias, a local folder nor a Hub id.
-
-    Accepted: ``minilm``; an existing folder (must hold ``config.json``); ``org/name``; a
-    canonical id without an organisation (``bert-base-uncased``, see CANONICAL_HUB_IDS).
-    Whether a Hub id actually exists (or is cached, offline) is only known when loading it.
-
-    Raises:
-        ConfigError: naming the key ``model``.
-    """
-    m = str(model).strip()
-    p = Path(m).expanduser()
-    if m in MODEL_ALIASES or m in CANONICAL_HUB_IDS:
-        return
-    if p.is_dir():
-        if not (p / "config.json").is_file():
-            raise ConfigError(f"invalid value for 'model': folder {m!r} has no config.json")
-        return
-    if not m.startswith((".", "/", "~")) and _HUB_ID_RE.match(m):
-        return
-    raise ConfigError(
-        f"invalid value for 'model': {m!r} is not the alias 'minilm', an existing model folder, "
-        "or a Hugging Face Hub id (org/name or e.g. bert-base-uncased)"
-    )
-
-
 def check_models_available(plan: SweepPlan) -> None:
     """Offline (``HF_HUB_OFFLINE=1``): every Hub model must already be in the local cache.
 
@@ -393,7 +341,7 @@ def check_models_available(plan: SweepPlan) -> None:
         return
     for name, flat in plan.resolved.items():
         model = str(flat["model"])
-        if model in MODEL_ALIASES or Path(model).expanduser().is_dir():
+        if model in MODEL_ALIASES or Path(model).is_dir():
             continue
         if not isinstance(try_to_load_from_cache(model, "config.json"), str):
             raise ConfigError(
