@@ -230,7 +230,7 @@ def _quantize_int8(src: Path, dst: Path) -> None:
         str(src),
         str(dst),
         weight_type=QuantType.QInt8,
-        per_channel=False,
+        per_channel=True,  # one scale per output channel: per-tensor int8 drifted up to 0.33 in P on the fine-tuned MiniLM
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
 
