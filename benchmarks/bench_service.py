@@ -32,6 +32,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "service"))
+sys.path.insert(0, str(ROOT / "tests"))  # tiny_models, imported by the helpers
 
 WORDS = (
     "the show season episode plot actors story ending great boring loved hated pacing "
