@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from inference.models import build_tiny_distilbert  # tests/ is on sys.path
 
 from reviewsense.cli.main import main
 from reviewsense.inference import export as export_mod
 
 
-def _models():
-    path = Path(__file__).resolve().parents[1] / "inference" / "models.py"
-    spec = importlib.util.spec_from_file_location("_reviewsense_test_models", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    return _models().build_tiny_distilbert(tmp_path_factory.mktemp("m") / "model")
+    return build_tiny_distilbert(tmp_path_factory.mktemp("m") / "model")
 
 
 def test_export_then_predict(model_dir, tmp_path, capsys):

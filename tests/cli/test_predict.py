@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,24 +10,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from inference.models import build_tiny_bert  # tests/ is on sys.path
 
 from reviewsense.cli.main import main
-
-
-def _models():
-    """tests/inference/models.py, loaded by path (works whatever the pytest import mode)."""
-    path = Path(__file__).resolve().parents[1] / "inference" / "models.py"
-    spec = importlib.util.spec_from_file_location("_reviewsense_test_models", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """A run directory whose model/ is a tiny random BERT."""
     run = tmp_path_factory.mktemp("run")
-    _models().build_tiny_bert(run / "model")
+    build_tiny_bert(run / "model")
     return run
 
 
