@@ -11,7 +11,7 @@ import numpy as np
 from reviewsense import config as config_mod
 from reviewsense import rundir
 from reviewsense.config import DataConfig
-from reviewsense.metrics import binary_metrics
+from reviewsense.metrics import binary_metrics, predicted_labels
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def confident_mistakes(ids, texts, labels, prob_positive, k: int = N_MISTAKES) -
     """The ``k`` wrong predictions the model was most sure of."""
     labels = np.asarray(labels)
     p = np.asarray(prob_positive)
-    pred = (p >= 0.5).astype(int)
+    pred = predicted_labels(p)
     wrong = np.flatnonzero(pred != labels)
     confidence = np.where(pred == 1, p, 1 - p)
     top = wrong[np.argsort(-confidence[wrong], kind="stable")][:k]
@@ -109,7 +109,7 @@ def evaluate_model(
         "data": {"source": split.source, "n": len(split), "skipped": len(skipped)},
         "metrics": m,
         "truncated_share": float(np.mean([p.truncated for p in preds])) if preds else 0.0,
-        "by_length": length_buckets(split.texts, split.labels, (prob_pos >= 0.5).astype(int)),
+        "by_length": length_buckets(split.texts, split.labels, predicted_labels(prob_pos)),
         "confident_mistakes": confident_mistakes(split.ids, split.texts, split.labels, prob_pos),
         "throughput": {
             "seconds": seconds,

@@ -12,6 +12,21 @@ import numpy as np
 
 METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "f1_macro", "roc_auc", "log_loss")
 
+# The flag rule, decided here only: a review is flagged (predicted negative) when
+# P(negative) >= threshold. With no threshold chosen (`reviewsense threshold`), 0.5 = argmax.
+DEFAULT_THRESHOLD = 0.5
+
+
+def is_flagged(prob_negative, threshold: float = DEFAULT_THRESHOLD):
+    """The flag rule: P(negative) >= threshold (works on floats and numpy arrays)."""
+    return prob_negative >= threshold
+
+
+def predicted_labels(prob_positive, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+    """Hard labels (1 = positive) from P(positive): negative exactly when the flag rule fires."""
+    p_neg = 1.0 - np.asarray(prob_positive, dtype=np.float64)
+    return np.where(is_flagged(p_neg, threshold), 0, 1).astype(np.int64)
+
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     """95% Wilson score interval for a proportion (better than normal approx. near 0/1)."""
@@ -89,3 +104,54 @@ def softmax_positive(logits: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e[:, 1] / e.sum(axis=1)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax over the last axis, computed stably in float64."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def choose_threshold(labels, prob_negative, *, precision_target: float) -> dict:
+    """Lowest threshold t with precision(P(neg) ≥ t) ≥ target for the negative class (label 0).
+
+    Returns:
+        {"threshold", "precision", "recall", "n", "n_negative", "flagged"}
+
+    Raises:
+        DataError: no threshold reaches the target, or there are no negatives.
+    """
+    from reviewsense.errors import DataError
+
+    y = np.asarray(labels, dtype=np.int64)
+    p = np.asarray(prob_negative, dtype=np.float64)
+    is_neg = y == 0
+    n_neg = int(is_neg.sum())
+    if n_neg == 0:
+        raise DataError("val predictions: no negative examples (label 0); cannot set a threshold")
+    order = np.argsort(-p, kind="stable")
+    p_sorted, neg_sorted = p[order], is_neg[order]
+    tp = np.cumsum(neg_sorted)
+    k = np.arange(1, len(p) + 1)
+    # Only the last position of each run of equal scores is a reachable cut (ties flag together).
+    last_of_tie = np.append(p_sorted[1:] != p_sorted[:-1], True)
+    prec = tp / k
+    ok = last_of_tie & (prec >= precision_target)
+    if not ok.any():
+        best = int(np.argmax(np.where(last_of_tie, prec, -1)))
+        raise DataError(
+            f"no threshold reaches precision {precision_target:g} for the negative class on "
+            f"{len(p)} validation predictions (best {prec[best]:.4f} at P(negative) >= "
+            f"{p_sorted[best]:.4f}); lower --precision"
+        )
+    i = int(np.flatnonzero(ok)[-1])  # lowest threshold = most flags = highest recall
+    return {
+        "threshold": float(p_sorted[i]),
+        "precision": float(prec[i]),
+        "recall": float(tp[i] / n_neg),
+        "n": int(len(p)),
+        "n_negative": n_neg,
+        "flagged": int(k[i]),
+    }

@@ -14,9 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import re
-import resource
 import shutil
 import sys
 import time
@@ -30,7 +28,15 @@ from reviewsense import rundir
 from reviewsense.config import RunConfig
 from reviewsense.errors import ReviewsenseError
 from reviewsense.jsonio import write_json
-from reviewsense.metrics import binary_metrics, softmax_positive
+from reviewsense.metrics import binary_metrics, predicted_labels, softmax_positive
+from reviewsense.runtime import (
+    environment_facts,
+    is_main_process,
+    peak_rss_mb,
+    resolve_precision,
+    set_threads,
+    world_info,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,91 +51,11 @@ class TrainResult:
     metrics: dict = field(default_factory=dict)
 
 
-# -- environment ---------------------------------------------------------------------------------
-def world_info() -> tuple[int, int]:
-    """(rank, world size) from torchrun's environment; (0, 1) for a plain process."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def is_main_process() -> bool:
-    return world_info()[0] == 0
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU has AMX-BF16 or AVX512-BF16 (bf16 matmuls several times fp32)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def resolve_precision(requested: str) -> str:
-    """Turn ``auto`` into fp32/bf16/fp16 for this machine; log why."""
-    import torch
-
-    if requested != "auto":
-        if requested == "fp16" and not torch.cuda.is_available():
-            raise ReviewsenseError("precision fp16 needs a CUDA GPU; use bf16 or fp32 on CPU")
-        return requested
-    if torch.cuda.is_available():
-        choice = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        log.info("precision auto -> %s (GPU %s)", choice, torch.cuda.get_device_name(0))
-        return choice
-    if cpu_has_fast_bf16():
-        log.info("precision auto -> bf16 (CPU has AMX/avx512_bf16: bf16 autocast)")
-        return "bf16"
-    log.info("precision auto -> fp32 (CPU without fast bf16)")
-    return "fp32"
-
-
-def set_threads(requested: int | None) -> int:
-    """Intra-op threads = physical cores (hyper-threads slow GEMMs down) unless told otherwise."""
-    import psutil
-    import torch
-
-    _, world = world_info()
-    n = requested or max(1, (psutil.cpu_count(logical=False) or 1) // world)
-    torch.set_num_threads(n)
-    return n
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
+# -- environment ----------------------------------------------------------------------------------
 def dir_size_mb(path: Path) -> float:
     if not path.exists():
         return 0.0
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
-
-
-def environment_facts(precision: str, threads: int) -> dict:
-    import torch
-    import transformers
-
-    facts = {
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "platform": platform.platform(),
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "cpu_fast_bf16": cpu_has_fast_bf16(),
-        "threads": threads,
-        "precision": precision,
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "world_size": world_info()[1],
-    }
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                facts["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return facts
 
 
 # -- checkpoints -----------------------------------------------------------------------------
@@ -222,7 +148,7 @@ def _write_predictions(path: Path, split, probs: np.ndarray) -> None:
             "row_id": [str(i) for i in split.ids],
             "label": np.asarray(split.labels, dtype=np.int64),
             "prob_positive": probs.astype(np.float64),
-            "prediction": (probs >= 0.5).astype(np.int64),
+            "prediction": predicted_labels(probs),
         }
     ).to_parquet(path, index=False)
 

@@ -10,8 +10,8 @@ import pytest
 
 from reviewsense import rundir
 from reviewsense.cli.main import main
-from reviewsense.cli.threshold import choose_threshold
 from reviewsense.errors import DataError
+from reviewsense.metrics import choose_threshold
 
 
 def make_run(tmp_path, labels, prob_positive):

@@ -33,56 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def choose_threshold(labels, prob_negative, *, precision_target: float) -> dict:
-    """Lowest threshold t with precision(P(neg) ≥ t) ≥ target for the negative class (label 0).
-
-    Returns:
-        {"threshold", "precision", "recall", "n", "n_negative", "flagged"}
-
-    Raises:
-        DataError: no threshold reaches the target, or there are no negatives.
-    """
-    import numpy as np
-
-    from reviewsense.errors import DataError
-
-    y = np.asarray(labels, dtype=np.int64)
-    p = np.asarray(prob_negative, dtype=np.float64)
-    is_neg = y == 0
-    n_neg = int(is_neg.sum())
-    if n_neg == 0:
-        raise DataError("val predictions: no negative examples (label 0); cannot set a threshold")
-    order = np.argsort(-p, kind="stable")
-    p_sorted, neg_sorted = p[order], is_neg[order]
-    tp = np.cumsum(neg_sorted)
-    k = np.arange(1, len(p) + 1)
-    # Only the last position of each run of equal scores is a reachable cut (ties flag together).
-    last_of_tie = np.append(p_sorted[1:] != p_sorted[:-1], True)
-    prec = tp / k
-    ok = last_of_tie & (prec >= precision_target)
-    if not ok.any():
-        best = int(np.argmax(np.where(last_of_tie, prec, -1)))
-        raise DataError(
-            f"no threshold reaches precision {precision_target:g} for the negative class on "
-            f"{len(p)} validation predictions (best {prec[best]:.4f} at P(negative) >= "
-            f"{p_sorted[best]:.4f}); lower --precision"
-        )
-    i = int(np.flatnonzero(ok)[-1])  # lowest threshold = most flags = highest recall
-    return {
-        "threshold": float(p_sorted[i]),
-        "precision": float(prec[i]),
-        "recall": float(tp[i] / n_neg),
-        "n": int(len(p)),
-        "n_negative": n_neg,
-        "flagged": int(k[i]),
-    }
-
-
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from reviewsense import rundir
     from reviewsense.errors import ConfigError, DataError
+    from reviewsense.metrics import choose_threshold
 
     if not 0.0 < args.precision <= 1.0:
         raise ConfigError(f"--precision must be in (0, 1], got {args.precision}")

@@ -21,7 +21,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import numpy as np
 
 from reviewsense import rundir
 from reviewsense.errors import ModelError
+from reviewsense.runtime import bf16_available
 from reviewsense.truncation import SPECIAL_TOKENS, encode_texts, validate
 
 log = logging.getLogger(__name__)
@@ -60,28 +60,6 @@ class Prediction:
 
 
 PAD_MULTIPLE = 16  # tokens
-
-
-def cpu_has_bf16() -> bool:
-    """True when the CPU has native bf16 matmul (AMX-BF16 or AVX512-BF16)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"amx_bf16", "avx512_bf16"})
-    except OSError:
-        pass
-    return False
-
-
-def bf16_available(device: str = "cpu") -> bool:
-    """Whether bf16 is worth using on ``device`` ("cpu" or "cuda...")."""
-    if device.startswith("cuda"):
-        import torch
-
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return cpu_has_bf16()
 
 
 def is_onnx_folder(model_dir: str | Path) -> bool:
@@ -464,11 +442,3 @@ class Predictor:
             f"Predictor({self.model_version!r}, backend={self.backend}, "
             f"precision={self.precision}, truncation={self.settings.truncation})"
         )
-
-
-def default_threads() -> int:
-    """CPUs this process may run on (respects taskset / cgroups affinity)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1

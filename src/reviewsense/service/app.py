@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from reviewsense import rundir
+from reviewsense.metrics import DEFAULT_THRESHOLD
 from reviewsense.service import crud
 from reviewsense.service.batcher import InferenceFailed, MicroBatcher, NotReady, Overloaded
 from reviewsense.service.db import is_sqlite, make_engine, make_sessionmaker, run_migrations
@@ -35,7 +36,7 @@ from reviewsense.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-DEFAULT_THRESHOLD = 0.5
+
 
 API_DESCRIPTION = """
 Real-time review sentiment for a streaming platform: store reviews with the model's

@@ -14,6 +14,7 @@ from sqlalchemy import Float, and_, case, cast, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from reviewsense.metrics import is_flagged
 from reviewsense.service.db import ROLES, ApiKey, Flag, IdempotencyRecord, Review, Title, utcnow
 from reviewsense.service.security import generate_key, hash_key, parse_key_id
 
@@ -163,7 +164,7 @@ def add_reviews(
     flags: list[Flag] = []
     for row in rows:
         flag = None
-        if row.prob_negative >= threshold:
+        if is_flagged(row.prob_negative, threshold):
             flag = Flag(
                 review_id=row.id,
                 title_id=row.title_id,

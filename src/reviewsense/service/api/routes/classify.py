@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
+from reviewsense.metrics import is_flagged
 from reviewsense.service.api.routes.reviews import check_text_limits
 from reviewsense.service.deps import State, parse_json, read_body, require_role, validate
 from reviewsense.service.schemas import ClassifyIn, ClassifyResponse, PredictionOut
@@ -54,7 +55,7 @@ async def classify(
                 prob_negative=p.prob_negative,
                 prob_positive=p.prob_positive,
                 truncated=p.truncated,
-                flagged=p.prob_negative >= state.threshold,
+                flagged=bool(is_flagged(p.prob_negative, state.threshold)),
             )
             for p in predictions
         ],
