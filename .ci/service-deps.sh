@@ -6,4 +6,4 @@ export DEBIAN_FRONTEND=noninteractive
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 $SUDO apt-get update
-$SUDO apt-get install -y postgresql chromium
+$SUDO apt-get install -y postgresql chromium redis-server
