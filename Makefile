@@ -10,7 +10,7 @@ $(BIN)/reviewsense: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: pip takes the local CPU wheel instead of a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,scale]'
 	touch $(BIN)/reviewsense
 
 venv: $(BIN)/reviewsense

@@ -25,6 +25,7 @@ COMMANDS = {
     "threshold": "threshold",
     "serve": "serve",
     "keys": "keys",
+    "score": "score",
 }
 
 
