@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # src/reviewsense/settings.py -> project root is three levels up (only meaningful in a checkout).
@@ -20,7 +21,7 @@ class CoreSettings(BaseSettings):
         None  # REVIEWSENSE_IMDB_DIR: folder with train/test/unsupervised.parquet
     )
     runs_dir: Path = Path("runs")  # REVIEWSENSE_RUNS_DIR: default parent of run directories
-    num_threads: int | None = None  # REVIEWSENSE_NUM_THREADS: torch intra-op threads
+    num_threads: int | None = Field(default=None, ge=1)  # REVIEWSENSE_NUM_THREADS: torch threads
     hf_offline: bool = False  # REVIEWSENSE_HF_OFFLINE (HF_HUB_OFFLINE is honoured by the Hub too)
 
 
@@ -29,29 +30,30 @@ def get_settings() -> CoreSettings:
     return CoreSettings()
 
 
-class ServiceSettings(BaseSettings):
-    """Settings of `reviewsense serve` (each one also has a CLI flag that overrides it)."""
+class ServiceSettings(CoreSettings):
+    """Settings of `reviewsense serve` / `consume` (each also has a CLI flag that overrides it).
+
+    Validated on creation, whether the values come from the environment or from flags
+    (``ServiceSettings(**flags)``); the thread count is CoreSettings.num_threads.
+    """
 
     model_config = SettingsConfigDict(env_prefix="REVIEWSENSE_", extra="ignore")
 
     # REVIEWSENSE_DB_URL: sqlite:///FILE (default, embedded) or postgresql://user@host/db.
     db_url: str = "sqlite:///reviewsense.db"
     # REVIEWSENSE_THRESHOLD: P(negative) at or above which a review is flagged; None = take it
-    # from the model folder's settings, 0.5 when the model has none.
-    threshold: float | None = None
-    max_body_bytes: int = 2_000_000  # REVIEWSENSE_MAX_BODY_BYTES: larger request bodies get 413
-    max_text_chars: int = 100_000  # REVIEWSENSE_MAX_TEXT_CHARS: longer texts get 413
-    max_batch_reviews: int = 256  # REVIEWSENSE_MAX_BATCH_REVIEWS: reviews per request (413)
-    batch_max_texts: int = 32  # REVIEWSENSE_BATCH_MAX_TEXTS: texts per inference batch
-    batch_wait_ms: float = 5.0  # REVIEWSENSE_BATCH_WAIT_MS: how long a batch waits to fill up
-    queue_size: int = 2048  # REVIEWSENSE_QUEUE_SIZE: texts waiting for inference (then 503)
-    queue_timeout_s: float = 10.0  # REVIEWSENSE_QUEUE_TIMEOUT_S: longest wait in the queue
-    flag_poll_s: float = 0.25  # REVIEWSENSE_FLAG_POLL_S: how often SSE looks for new flags
-    key_cache_s: float = 5.0  # REVIEWSENSE_KEY_CACHE_S: revocation takes effect within this
-    num_threads: int | None = None  # REVIEWSENSE_NUM_THREADS: torch intra-op threads
+    # from the model folder's settings, metrics.DEFAULT_THRESHOLD when the model has none.
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    # REVIEWSENSE_MAX_BODY_BYTES: larger request bodies get 413
+    max_body_bytes: int = Field(default=2_000_000, ge=1)
+    max_text_chars: int = Field(default=100_000, ge=1)  # REVIEWSENSE_MAX_TEXT_CHARS: 413 beyond
+    # REVIEWSENSE_MAX_BATCH_REVIEWS: reviews per request (413 beyond)
+    max_batch_reviews: int = Field(default=256, ge=1)
+    batch_max_texts: int = Field(default=32, ge=1)  # REVIEWSENSE_BATCH_MAX_TEXTS: per model call
+    # REVIEWSENSE_BATCH_WAIT_MS: longest wait for a batch to fill (only under load; see batcher)
+    batch_wait_ms: float = Field(default=5.0, ge=0.0)
+    queue_size: int = Field(default=2048, ge=1)  # REVIEWSENSE_QUEUE_SIZE: waiting texts (503)
+    queue_timeout_s: float = Field(default=10.0, gt=0.0)  # REVIEWSENSE_QUEUE_TIMEOUT_S
+    flag_poll_s: float = Field(default=0.25, gt=0.0)  # REVIEWSENSE_FLAG_POLL_S: SSE poll period
+    key_cache_s: float = Field(default=5.0, ge=0.0)  # REVIEWSENSE_KEY_CACHE_S: revocation delay
     backend: str = "auto"  # REVIEWSENSE_BACKEND: Predictor backend (auto | torch | onnx)
-
-
-@lru_cache(maxsize=1)
-def get_service_settings() -> ServiceSettings:
-    return ServiceSettings()

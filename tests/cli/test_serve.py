@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -51,19 +50,23 @@ def test_missing_model_is_a_one_line_error(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_threshold_override_beats_the_model_folder(model_with_threshold, tmp_path):
-    from reviewsense.service.app import resolve_threshold
-    from reviewsense.settings import ServiceSettings
+def test_flags_are_validated_by_the_settings_and_override_the_environment(monkeypatch):
+    from reviewsense.cli.main import build_parser
+    from reviewsense.cli.serve import build_settings
+    from reviewsense.errors import ConfigError
 
-    assert resolve_threshold(ServiceSettings(), model_with_threshold, None) == (0.73, "model")
-    assert resolve_threshold(ServiceSettings(threshold=0.2), model_with_threshold, None) == (
-        0.2,
-        "override",
-    )
-    plain = tmp_path / "plain"
-    plain.mkdir()
-    (plain / "config.json").write_text(json.dumps({}))
-    assert resolve_threshold(ServiceSettings(), plain, None) == (0.5, "default")
+    monkeypatch.setenv("REVIEWSENSE_QUEUE_SIZE", "7")
+    monkeypatch.setenv("REVIEWSENSE_BATCH_MAX_TEXTS", "9")
+    args = build_parser("serve").parse_args(["serve", "m", "--batch-max", "4"])
+    settings = build_settings(args)
+    assert (settings.queue_size, settings.batch_max_texts) == (7, 4)
+    monkeypatch.setenv("REVIEWSENSE_QUEUE_SIZE", "0")
+    with pytest.raises(ConfigError, match="REVIEWSENSE_QUEUE_SIZE"):
+        build_settings(args)
+    monkeypatch.delenv("REVIEWSENSE_QUEUE_SIZE")
+    bad = build_parser("serve").parse_args(["serve", "m", "--num-threads", "0"])
+    with pytest.raises(ConfigError, match="--num-threads"):
+        build_settings(bad)
 
 
 @pytest.mark.slow

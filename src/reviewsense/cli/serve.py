@@ -29,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-max", type=int, help="texts per inference batch (default 32)")
     parser.add_argument(
-        "--batch-wait-ms", type=float, help="how long a batch waits to fill (default 5)"
+        "--batch-wait-ms",
+        type=float,
+        help="longest wait for a batch to fill under load (default 5; none when idle)",
     )
     parser.add_argument(
         "--queue-size", type=int, help="texts waiting for inference before 503 (default 2048)"
@@ -45,31 +47,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--access-log", action="store_true", help="log every request")
 
 
-def build_settings(args: argparse.Namespace):
-    """Environment (REVIEWSENSE_*) first, then the flags given on the command line."""
+# ServiceSettings field -> the flag that sets it (errors name the flag the user typed).
+FLAGS = {
+    "db_url": "--db",
+    "threshold": "--threshold",
+    "batch_max_texts": "--batch-max",
+    "batch_wait_ms": "--batch-wait-ms",
+    "queue_size": "--queue-size",
+    "max_batch_reviews": "--max-batch-reviews",
+    "max_body_bytes": "--max-body-bytes",
+    "num_threads": "--num-threads",
+    "backend": "--backend",
+}
+
+
+def build_settings(args: argparse.Namespace, flags: dict[str, str] = FLAGS):
+    """ServiceSettings from the environment (REVIEWSENSE_*) and the flags given, validated.
+
+    Flags are passed to the constructor, so pydantic checks them like environment values.
+
+    Raises:
+        ConfigError: naming the flag (or environment variable) and the allowed values.
+    """
+    from pydantic import ValidationError
+
     from reviewsense.errors import ConfigError
     from reviewsense.settings import ServiceSettings
 
-    overrides = {
-        "db_url": args.db,
-        "threshold": args.threshold,
-        "batch_max_texts": args.batch_max,
-        "batch_wait_ms": args.batch_wait_ms,
-        "queue_size": args.queue_size,
-        "max_batch_reviews": args.max_batch_reviews,
-        "max_body_bytes": args.max_body_bytes,
-        "num_threads": args.num_threads,
-        "backend": args.backend,
-    }
-    settings = ServiceSettings().model_copy(
-        update={k: v for k, v in overrides.items() if v is not None}
-    )
-    if settings.threshold is not None and not 0.0 <= settings.threshold <= 1.0:
-        raise ConfigError(f"--threshold must be between 0 and 1, got {settings.threshold}")
-    for name in ("batch_max_texts", "queue_size", "max_batch_reviews", "max_body_bytes"):
-        if getattr(settings, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
-    if not 0 < args.port < 65536:
+    given = {field: getattr(args, flag[2:].replace("-", "_")) for field, flag in flags.items()}
+    given = {k: v for k, v in given.items() if v is not None}
+    try:
+        settings = ServiceSettings(**given)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else ""
+        where = flags.get(field, "") if field in given else f"REVIEWSENSE_{field.upper()}"
+        msg = err["msg"].replace("Value error, ", "")
+        raise ConfigError(f"{where}: {msg} (got {err.get('input')!r})") from None
+    if not 0 < getattr(args, "port", 1) < 65536:
         raise ConfigError(f"--port must be 1-65535, got {args.port}")
     return settings
 
@@ -79,9 +94,9 @@ def run(args: argparse.Namespace) -> int:
 
     from reviewsense import rundir
     from reviewsense.errors import ConfigError
-    from reviewsense.inference.predictor import Predictor
     from reviewsense.service.app import create_app
     from reviewsense.service.db import make_engine, run_migrations
+    from reviewsense.service.state import load_predictor
 
     settings = build_settings(args)
     model_dir = rundir.resolve_model_dir(args.model_dir)
@@ -94,12 +109,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--db: cannot open or migrate the database: {msg}") from None
     finally:
         engine.dispose()
-    predictor = Predictor.from_pretrained(
-        model_dir,
-        backend=settings.backend,
-        num_threads=settings.num_threads,
-        batch_size=settings.batch_max_texts,
-    )
+    predictor = load_predictor(model_dir, settings)
     app = create_app(settings, model_dir=model_dir, predictor=predictor)
     log.info("dashboard: http://%s:%d/  API docs: http://%s:%d/docs", *(args.host, args.port) * 2)
     uvicorn.run(

@@ -85,9 +85,16 @@ class Review(Base):
     prob_negative: Mapped[float] = mapped_column(Float, nullable=False)
     truncated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     model_version: Mapped[str] = mapped_column(String(200), nullable=False)
+    # Where an event-fed review came from ("stream:<stream id>" or "key:<idempotency_key>"):
+    # unique, so a redelivered event cannot be stored twice. NULL for reviews posted over HTTP.
+    event_key: Mapped[str | None] = mapped_column(String(250), nullable=True, unique=True)
 
-    # Per-title aggregates (counts, 7-day trend, daily series) scan by title and time.
-    __table_args__ = (Index("ix_reviews_title_created", "title_id", "created_at"),)
+    __table_args__ = (
+        # Per-title aggregates (counts, 7-day trend, daily series) scan by title and time.
+        Index("ix_reviews_title_created", "title_id", "created_at"),
+        # The support view groups by viewer and lists one viewer's reviews newest first.
+        Index("ix_reviews_user_created", "user_id", "created_at"),
+    )
 
 
 class Flag(Base):

@@ -1,4 +1,7 @@
-"""Route dependencies: the service state, API-key authentication and bounded JSON bodies."""
+"""Route dependencies: the service state, API-key authentication, bounded JSON bodies, limits.
+
+Imports core modules only (state, errors, ingest, security), never the app or a route.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 
-from reviewsense.service.app import ServiceState, validation_errors
+from reviewsense.service.errors import validation_errors
+from reviewsense.service.ingest import text_over_limit
 from reviewsense.service.security import Principal
+from reviewsense.service.state import ServiceState
 
 # auto_error=False: we answer 401 (not FastAPI's 403) for a missing key, per the API contract.
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key")
@@ -102,3 +107,11 @@ def validate(model: type[BaseModel], data: Any, *, prefix: tuple = ()) -> Any:
         errors = [{**err, "loc": prefix + tuple(err["loc"])} for err in e.errors()]
         detail, _ = validation_errors(errors)
         raise HTTPException(422, detail) from None
+
+
+def check_text_limits(texts: list[str], *, max_chars: int, field: str) -> None:
+    """413 for a text over the hard cap; ``field`` is a format string like ``texts[{i}]``."""
+    for i, t in enumerate(texts):
+        reason = text_over_limit(t, max_chars)
+        if reason is not None:
+            raise HTTPException(413, f"{field.format(i=i)}: {reason}")

@@ -22,6 +22,23 @@ from prometheus_client import (
 )
 
 RECENT_WINDOW = 1000
+# Label values come from these fixed sets only: a client's method or path never becomes a
+# label (each new value would be a new time series, unbounded memory in the server).
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+UNMATCHED = "unmatched"
+
+
+def route_label(scope: dict) -> str:
+    """The matched route's template (``/v1/flags/{flag_id}/resolve``), else "unmatched"."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    # Starlette sets scope['route'] only when one of the app's routes matched (not on a 404).
+    return template if isinstance(template, str) and template else UNMATCHED
+
+
+def method_label(scope: dict) -> str:
+    method = scope.get("method", "")
+    return method if method in METHODS else "OTHER"
 
 
 class ServiceMetrics:
@@ -132,8 +149,6 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, _send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
             self.metrics.observe_request(
-                template, scope.get("method", ""), status, time.perf_counter() - start
+                route_label(scope), method_label(scope), status, time.perf_counter() - start
             )

@@ -189,5 +189,39 @@ class TitleSentiment(BaseModel):
     daily: list[DailyPoint]
 
 
-class ErrorOut(BaseModel):
-    detail: str
+class UserOut(BaseModel):
+    """One viewer in the support view."""
+
+    user_id: str
+    reviews: int
+    negative: int
+    negative_share: float | None
+    last_review_at: UtcDatetime
+    open_flags: int
+
+
+class UserPage(BaseModel):
+    items: list[UserOut]
+    sort: str
+    since: UtcDatetime | None
+    limit: int
+    offset: int
+
+
+class UserReviewOut(BaseModel):
+    id: int
+    title_id: str
+    title_name: str | None
+    text: str
+    rating: float | None
+    label: Literal["negative", "positive"]
+    prob_negative: float
+    created_at: UtcDatetime
+    flag_id: int | None
+    flag_status: Literal["open", "resolved"] | None
+
+
+class UserReviewPage(BaseModel):
+    user_id: str
+    items: list[UserReviewOut]
+    next_cursor: int | None = Field(description="pass as ?cursor= for the next (older) page")

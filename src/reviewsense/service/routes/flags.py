@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from reviewsense.service import crud
-from reviewsense.service.db import SQLITE_WRITE
+from reviewsense.service import crud, ingest
 from reviewsense.service.deps import State, parse_json, read_body, require_role, validate
 from reviewsense.service.schemas import FlagOut, FlagPage, ResolveIn
 from reviewsense.service.security import Principal
@@ -52,20 +51,12 @@ async def resolve_flag(
     note = validate(ResolveIn, data).note if data is not None else None
 
     def _resolve():
-        lock = state.write_lock
-        if lock is not None:
-            lock.acquire()
-        try:
-            with state.sessionmaker() as session:
-                session.connection(execution_options={SQLITE_WRITE: True})
-                flag = crud.resolve_flag(
-                    session, flag_id=flag_id, resolved_by=principal.key_id, note=note
-                )
-                session.commit()
-                return flag
-        finally:
-            if lock is not None:
-                lock.release()
+        with ingest.write_session(state) as session:
+            flag = crud.resolve_flag(
+                session, flag_id=flag_id, resolved_by=principal.key_id, note=note
+            )
+            session.commit()
+            return flag
 
     flag = await run_in_threadpool(_resolve)
     if flag is None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from reviewsense.service.deps import State
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 
@@ -23,26 +27,30 @@ async def healthz() -> dict:
     responses={503: {"description": "not ready; the body says why"}},
 )
 async def readyz(state: State) -> JSONResponse:
-    def _ping() -> str | None:
+    """Names the failed checks; the raw errors go to the server log, never to the client."""
+
+    def _ping() -> bool:
         try:
             with state.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-            return None
-        except Exception as e:  # any failure means "not ready", with the reason
-            return f"{type(e).__name__}: {e}".splitlines()[0]
+            return True
+        except Exception as e:  # any failure means "not ready"; the reason is for the log
+            log.warning("readyz: database check failed: %s", f"{type(e).__name__}: {e}")
+            return False
 
-    db_error = await run_in_threadpool(_ping)
+    db_ok = await run_in_threadpool(_ping)
+    failed = [name for name, ok in (("model", state.model_ready), ("database", db_ok)) if not ok]
     body = {
+        "status": "not ready" if failed else "ready",
+        "failed": failed,
         "model_loaded": state.model_ready,
         "model_version": state.model_version,
-        "model_error": state.load_error,
-        "database": "ok" if db_error is None else db_error,
+        "model_error": "failed to load (see the server log)" if state.load_error else None,
+        "database": "ok" if db_ok else "unreachable (see the server log)",
         "threshold": state.threshold,
         "threshold_source": state.threshold_source,
     }
-    ready = state.model_ready and db_error is None
-    body["status"] = "ready" if ready else "not ready"
-    return JSONResponse(body, status_code=200 if ready else 503)
+    return JSONResponse(body, status_code=503 if failed else 200)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

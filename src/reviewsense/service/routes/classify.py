@@ -7,8 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from reviewsense.metrics import is_flagged
-from reviewsense.service.api.routes.reviews import check_text_limits
-from reviewsense.service.deps import State, parse_json, read_body, require_role, validate
+from reviewsense.service.deps import (
+    State,
+    check_text_limits,
+    parse_json,
+    read_body,
+    require_role,
+    validate,
+)
 from reviewsense.service.schemas import ClassifyIn, ClassifyResponse, PredictionOut
 from reviewsense.service.security import Principal
 

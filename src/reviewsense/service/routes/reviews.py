@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import hashlib
 import json
 from typing import Annotated
@@ -12,10 +10,15 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 
-from reviewsense.service import crud
-from reviewsense.service.app import ServiceState
-from reviewsense.service.db import SQLITE_WRITE
-from reviewsense.service.deps import State, parse_json, read_body, require_role, validate
+from reviewsense.service import crud, ingest
+from reviewsense.service.deps import (
+    State,
+    check_text_limits,
+    parse_json,
+    read_body,
+    require_role,
+    validate,
+)
 from reviewsense.service.schemas import (
     IngestResponse,
     ReviewBatchIn,
@@ -23,6 +26,7 @@ from reviewsense.service.schemas import (
     ReviewOut,
 )
 from reviewsense.service.security import Principal
+from reviewsense.service.state import ServiceState
 
 router = APIRouter(prefix="/v1", tags=["reviews"])
 
@@ -54,14 +58,6 @@ _BODY_SCHEMA = {
 }
 
 
-def check_text_limits(texts: list[str], *, max_chars: int, field: str) -> None:
-    """413 for a text over the hard cap (longer-than-model texts are truncated, not refused)."""
-    for i, t in enumerate(texts):
-        if len(t) > max_chars:
-            name = field.format(i=i)
-            raise HTTPException(413, f"{name}: {len(t)} characters, over the limit of {max_chars}")
-
-
 def parse_reviews(data: object, *, max_batch: int) -> tuple[list[ReviewIn], bool]:
     """One review (object) or a batch (``{"reviews": [...]}``); returns (reviews, is_batch)."""
     if isinstance(data, dict) and "reviews" in data:
@@ -72,14 +68,6 @@ def parse_reviews(data: object, *, max_batch: int) -> tuple[list[ReviewIn], bool
             )
         return list(validate(ReviewBatchIn, data).reviews), True
     return [validate(ReviewIn, data)], False
-
-
-def _to_utc_naive(value: dt.datetime | None, now: dt.datetime) -> dt.datetime:
-    if value is None:
-        return now
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
 
 
 def _store(
@@ -95,16 +83,12 @@ def _store(
     Returns:
         (status code, response JSON, replayed?, flags raised)
     """
-    lock = state.write_lock or contextlib.nullcontext()
-    with lock, state.sessionmaker() as session:
-        session.connection(execution_options={SQLITE_WRITE: True})
+    with ingest.write_session(state) as session:
         if idempotency_key is not None:
             rec = crud.get_idempotency(session, api_key_id=principal.key_id, key=idempotency_key)
             if rec is not None:  # a retry that lost the race to the first attempt's commit
                 return _replay(rec, request_hash)
-        stored = crud.add_reviews(
-            session, reviews=new, threshold=state.threshold, model_version=state.model_version
-        )
+        stored = ingest.add_reviews(session, state, new)
         body = IngestResponse(
             threshold=state.threshold,
             reviews=[
@@ -212,22 +196,7 @@ async def post_reviews(
             return _response(status, body, replayed=True)
 
     predictions = await state.batcher.submit([r.text for r in reviews])
-    now = crud.utcnow()
-    new = [
-        crud.NewReview(
-            title_id=r.title_id,
-            title_name=r.title_name,
-            user_id=r.user_id,
-            text=r.text,
-            rating=r.rating,
-            created_at=_to_utc_naive(r.created_at, now),
-            label=p.label,
-            score=p.score,
-            prob_negative=p.prob_negative,
-            truncated=p.truncated,
-        )
-        for r, p in zip(reviews, predictions, strict=True)
-    ]
+    new = ingest.to_new_reviews(reviews, predictions)
     status, body, replayed, n_flags = await run_in_threadpool(
         _store,
         state,

@@ -1,0 +1,167 @@
+"""What a running service holds (``ServiceState`` on ``app.state.svc``) and how it is built.
+
+Only core modules are imported here (db, batcher, events, metrics, security, settings): the
+app factory, the routes and the dependencies all import this module, never the reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import sessionmaker
+
+from reviewsense import rundir
+from reviewsense.metrics import DEFAULT_THRESHOLD
+from reviewsense.service import crud
+from reviewsense.service.batcher import MicroBatcher
+from reviewsense.service.db import is_sqlite, make_engine, make_sessionmaker
+from reviewsense.service.events import FlagBroadcaster
+from reviewsense.service.metrics import ServiceMetrics
+from reviewsense.service.security import KeyVerifier
+from reviewsense.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceState:
+    """Everything the routes need, kept on ``app.state.svc``."""
+
+    settings: ServiceSettings
+    engine: Any
+    sessionmaker: sessionmaker
+    verifier: KeyVerifier
+    metrics: ServiceMetrics
+    batcher: MicroBatcher
+    broadcaster: FlagBroadcaster
+    threshold: float
+    threshold_source: str
+    model_dir: Path | None
+    predictor: Any = None
+    model_version: str | None = None
+    load_error: str | None = None  # full text for the log; clients get a generic message
+    # SQLite has one writer: queue writers here instead of in SQLite's sleeping busy handler.
+    write_lock: threading.Lock | None = None
+    background: list[asyncio.Task] = field(default_factory=list)
+
+    @property
+    def model_ready(self) -> bool:
+        return self.predictor is not None
+
+
+def resolve_threshold(
+    settings: ServiceSettings, model_dir: Path | None, predictor: Any
+) -> tuple[float, str]:
+    """``--threshold`` / REVIEWSENSE_THRESHOLD, else the model folder's, else the default.
+
+    Flags and env are range-checked by ServiceSettings; the model folder's value here.
+
+    Returns:
+        (threshold, where it came from: "override" | "model" | "default")
+    """
+    if settings.threshold is not None:
+        return float(settings.threshold), "override"
+    ms = None
+    if predictor is not None:
+        ms = getattr(predictor, "settings", None)
+    elif model_dir is not None:
+        ms = rundir.read_model_settings(model_dir)
+    if ms is not None and ms.threshold is not None:
+        if not 0.0 <= float(ms.threshold) <= 1.0:  # flags and env are checked by the settings
+            from reviewsense.errors import ModelError
+
+            raise ModelError(
+                f"config.json of the model folder: reviewsense.threshold must be between 0 and 1,"
+                f" got {ms.threshold}; rerun `reviewsense threshold` or pass --threshold"
+            )
+        return float(ms.threshold), "model"
+    return DEFAULT_THRESHOLD, "default"
+
+
+def build_state(
+    settings: ServiceSettings, *, model_dir: str | Path | None, predictor: Any
+) -> ServiceState:
+    """Engine, batcher, flag broadcaster and key verifier for one app (nothing started yet).
+
+    Raises:
+        ConfigError / ModelError: bad database URL or model folder.
+    """
+    mdir = rundir.resolve_model_dir(model_dir) if model_dir is not None else None
+    threshold, source = resolve_threshold(settings, mdir, predictor)
+    engine = make_engine(settings.db_url)
+    sm = make_sessionmaker(engine)
+    metrics = ServiceMetrics()
+    batcher = MicroBatcher(
+        None,
+        max_batch=settings.batch_max_texts,
+        max_wait_ms=settings.batch_wait_ms,
+        max_queue=settings.queue_size,
+        timeout_s=settings.queue_timeout_s,
+        on_batch=metrics.batch_size.observe,
+        on_depth=metrics.queue_depth.set,
+    )
+    return ServiceState(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sm,
+        verifier=KeyVerifier(sm, cache_s=settings.key_cache_s),
+        metrics=metrics,
+        batcher=batcher,
+        broadcaster=_broadcaster(sm, settings.flag_poll_s),
+        threshold=threshold,
+        threshold_source=source,
+        model_dir=mdir,
+        write_lock=threading.Lock() if is_sqlite(engine) else None,
+    )
+
+
+def _broadcaster(sm: sessionmaker, poll_s: float) -> FlagBroadcaster:
+    def _ids_after(after_id: int) -> list[int]:
+        with sm() as s:
+            return crud.flag_ids_after(s, after_id=after_id)
+
+    def _flags(ids: list[int]) -> list[dict]:
+        with sm() as s:
+            return crud.flags_by_ids(s, ids=ids)
+
+    def _max_id() -> int:
+        with sm() as s:
+            return crud.max_flag_id(s)
+
+    return FlagBroadcaster(_ids_after, _flags, _max_id, poll_s=poll_s)
+
+
+def load_predictor(model_dir: Path, settings: ServiceSettings) -> Any:
+    """The model folder's Predictor with the service's backend, threads and batch size."""
+    from reviewsense.inference.predictor import Predictor
+
+    return Predictor.from_pretrained(
+        model_dir,
+        backend=settings.backend,
+        num_threads=settings.num_threads,
+        batch_size=settings.batch_max_texts,
+    )
+
+
+def set_predictor(state: ServiceState, predictor: Any) -> None:
+    state.predictor = predictor
+    state.model_version = str(predictor.model_version)
+    state.batcher.predict = predictor.predict
+
+
+async def load_in_background(state: ServiceState) -> None:
+    """Load the model off the event loop; a failure is logged and kept for /readyz."""
+    assert state.model_dir is not None
+    try:
+        predictor = await asyncio.to_thread(load_predictor, state.model_dir, state.settings)
+    except Exception as e:  # ModelError or anything torch raises: keep serving health
+        state.load_error = f"{type(e).__name__}: {e}"
+        log.error("cannot load the model from %s: %s", state.model_dir, state.load_error)
+        return
+    set_predictor(state, predictor)
+    log.info("model %s loaded from %s", state.model_version, state.model_dir)

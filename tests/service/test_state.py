@@ -1,0 +1,53 @@
+"""Threshold resolution and state construction of the service."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reviewsense.errors import ModelError
+from reviewsense.metrics import DEFAULT_THRESHOLD
+from reviewsense.service.state import build_state, resolve_threshold
+from reviewsense.settings import ServiceSettings
+
+
+@pytest.fixture(scope="module")
+def model_with_threshold(tmp_path_factory):
+    from helpers import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("state") / "model", threshold=0.73)
+
+
+def test_threshold_override_beats_the_model_folder(model_with_threshold, tmp_path):
+    assert resolve_threshold(ServiceSettings(), model_with_threshold, None) == (0.73, "model")
+    assert resolve_threshold(ServiceSettings(threshold=0.2), model_with_threshold, None) == (
+        0.2,
+        "override",
+    )
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "config.json").write_text(json.dumps({}))
+    assert resolve_threshold(ServiceSettings(), plain, None) == (DEFAULT_THRESHOLD, "default")
+
+
+def test_a_model_threshold_out_of_range_is_a_model_error(tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text(json.dumps({"reviewsense": {"threshold": 1.7}}))
+    with pytest.raises(ModelError, match="threshold"):
+        resolve_threshold(ServiceSettings(), bad, None)
+
+
+def test_build_state_takes_the_settings_and_the_predictors_threshold(fixed_predictor, sqlite_url):
+    state = build_state(
+        ServiceSettings(db_url=sqlite_url, batch_max_texts=3),
+        model_dir=None,
+        predictor=fixed_predictor,
+    )
+    try:
+        assert state.batcher.max_batch == 3 and not state.model_ready
+        assert state.write_lock is not None  # SQLite: one writer at a time
+        assert state.threshold_source in ("model", "default")
+    finally:
+        state.engine.dispose()
