@@ -1,15 +1,10 @@
-"""Batched review-sentiment prediction on a model folder (PyTorch or ONNX Runtime).
+"""Batched review-sentiment prediction on a model folder (PyTorch, ONNX Runtime or OpenVINO).
 
-The :class:`Predictor` reads the truncation the model was trained with from its folder
-(``config.json`` → ``reviewsense``), tokenizes with :func:`reviewsense.truncation.encode_texts`
-(the one truncation implementation), sorts texts by token count so each batch pads little,
-runs the backend and restores the input order.
-
-Backends:
-
-- ``torch``: ``AutoModelForSequenceClassification`` under ``torch.inference_mode``; with
-  ``precision="bf16"`` the model runs in bf16 (AMX / avx512_bf16 CPUs, bf16 GPUs).
-- ``onnx``: an exported folder (``reviewsense export``) with ``model.onnx``, run by ONNX Runtime.
+The :class:`Predictor` takes the truncation the model was trained with from its folder
+(:func:`reviewsense.rundir.read_model_settings`), tokenizes with
+:func:`reviewsense.truncation.encode_texts` (the one truncation implementation), sorts texts by
+token count so each batch pads little, runs a backend (:mod:`reviewsense.inference.backends`)
+and restores the input order.
 
 Long reviews: besides the trained ``head`` / ``head_tail`` truncation, ``truncation="chunks"``
 scores overlapping windows over the whole review and averages their probabilities.
@@ -19,10 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,19 +24,25 @@ import numpy as np
 
 from reviewsense import rundir
 from reviewsense.errors import ModelError
-from reviewsense.runtime import bf16_available
+from reviewsense.inference.backends import (
+    BACKENDS,
+    ONNX_FILE,
+    PRECISIONS,
+    WEIGHT_FILES,
+    Runner,
+    folder_backend,
+    label_indices,
+    load_runner,
+)
+from reviewsense.metrics import softmax
 from reviewsense.truncation import SPECIAL_TOKENS, encode_texts, validate
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "torch", "onnx")
-PRECISIONS = ("auto", "fp32", "bf16")
-INFERENCE_TRUNCATION_MODES = ("head", "head_tail", "chunks")
-ONNX_FILE = "model.onnx"  # an exported folder holds this instead of model.safetensors
-WEIGHT_FILES = (ONNX_FILE, "model.safetensors", "pytorch_model.bin")
+__all__ = ["BACKENDS", "ONNX_FILE", "PRECISIONS", "Prediction", "Predictor"]
 
-# Logits runner: (input_ids [B, T] int64, attention_mask [B, T] int64) -> logits [B, L] float32.
-Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]
+INFERENCE_TRUNCATION_MODES = ("head", "head_tail", "chunks")
+PAD_MULTIPLE = 16  # tokens
 
 
 @dataclass
@@ -59,12 +59,9 @@ class Prediction:
         return dataclasses.asdict(self)
 
 
-PAD_MULTIPLE = 16  # tokens
-
-
 def is_onnx_folder(model_dir: str | Path) -> bool:
-    """True for a folder written by ``reviewsense export`` (holds ``model.onnx``)."""
-    return (Path(model_dir) / ONNX_FILE).is_file()
+    """True for a folder written by ``reviewsense export --format onnx`` (holds ``model.onnx``)."""
+    return folder_backend(Path(model_dir)) == "onnx"
 
 
 def model_version(model_dir: str | Path) -> str:
@@ -106,81 +103,53 @@ def chunk_windows(content_ids: Sequence[int], window: int, stride: int) -> list[
     return [list(content_ids[s : s + window]) for s in starts]
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64)
-    z -= z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+def _resolve_threads(num_threads: int | None) -> int | None:
+    if num_threads is None:
+        from reviewsense.settings import get_settings
+
+        num_threads = get_settings().num_threads
+    if num_threads is not None and num_threads < 1:
+        raise ModelError(f"num_threads must be at least 1, got {num_threads}")
+    return num_threads
 
 
-def _read_config(model_dir: Path) -> dict:
-    path = model_dir / rundir.MODEL_CONFIG
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise ModelError(f"cannot read {path}: {e}") from None
-
-
-def _label_indices(config: dict, path: Path) -> tuple[int, int]:
-    """(index of negative, index of positive) in the logits, from config id2label."""
-    id2label = {int(k): str(v).lower() for k, v in (config.get("id2label") or {}).items()}
-    if len(id2label) != 2:
-        raise ModelError(f"{path}: expected 2 labels in id2label, got {id2label or 'none'}")
-    by_name = {v: k for k, v in id2label.items()}
-    if set(by_name) == set(rundir.LABEL2ID):
-        return by_name["negative"], by_name["positive"]
-    log.warning("%s: id2label %s is not negative/positive; assuming 0=negative", path, id2label)
-    return 0, 1
-
-
-def _torch_runner(model_dir: Path, precision: str, device: str) -> Runner:
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    try:
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
-    except (OSError, ValueError) as e:
-        raise ModelError(f"cannot load a PyTorch model from {model_dir}: {e}") from None
-    # bf16: weights and activations in bf16 (LayerNorm/softmax accumulate in fp32 inside the
-    # kernels). Measured 1.6x faster than fp32 autocast on AMX, which re-casts every weight on
-    # every call; BENCHMARKS.md has the accuracy.
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    model.eval().to(device=device, dtype=dtype)
-
-    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        ids = torch.from_numpy(input_ids).to(device)
-        mask = torch.from_numpy(attention_mask).to(device)
-        with torch.inference_mode():
-            logits = model(input_ids=ids, attention_mask=mask).logits  # [B, 2]
-        return logits.float().cpu().numpy()
-
-    return run
-
-
-def _onnx_runner(model_dir: Path, num_threads: int | None) -> Runner:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    # The exported graph is already optimised; "basic" keeps loading fast and safe.
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    if num_threads:
-        opts.intra_op_num_threads = num_threads
-        opts.inter_op_num_threads = 1
-    try:
-        sess = ort.InferenceSession(
-            str(model_dir / ONNX_FILE), opts, providers=["CPUExecutionProvider"]
+def _settings(mdir: Path, truncation: str | None) -> tuple[rundir.ModelSettings, str]:
+    """(settings with the truncation in effect, the trained truncation); checked at load time."""
+    if truncation is not None and truncation not in INFERENCE_TRUNCATION_MODES:
+        raise ModelError(
+            f"truncation must be one of {', '.join(INFERENCE_TRUNCATION_MODES)}, got {truncation!r}"
         )
-    except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
-        raise ModelError(f"cannot load {model_dir / ONNX_FILE}: {e}") from None
-    names = {i.name for i in sess.get_inputs()}
+    settings = rundir.read_model_settings(mdir)
+    trained = settings.truncation
+    settings = dataclasses.replace(settings, truncation=truncation or trained)
+    try:  # fail at load time, not on the first request
+        validate(
+            settings.max_length,
+            settings.truncation if truncation != "chunks" else "head",
+            settings.head_tokens,
+        )
+    except ValueError as e:
+        raise ModelError(f"{mdir / rundir.MODEL_CONFIG}: {e}") from None
+    return settings, trained
 
-    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if "token_type_ids" in names:
-            feeds["token_type_ids"] = np.zeros_like(input_ids)
-        return sess.run(["logits"], {k: v for k, v in feeds.items() if k in names})[0]
 
-    return run
+def _hf_config(mdir: Path) -> dict:
+    """The folder's Hugging Face config (labels, export record) through transformers."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(mdir).to_dict()
+    except (OSError, ValueError) as e:
+        raise ModelError(f"cannot read {mdir / rundir.MODEL_CONFIG}: {e}") from None
+
+
+def _tokenizer(mdir: Path):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(mdir)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"cannot load the tokenizer from {mdir}: {e}") from None
 
 
 class Predictor:
@@ -194,8 +163,8 @@ class Predictor:
             mode in effect (a ``truncation=`` override, e.g. ``chunks``).
         trained_truncation: the truncation stored with the model.
         model_version: stable id of the weights (:func:`model_version`).
-        backend: "torch" | "onnx".
-        precision: "fp32" | "bf16" (ONNX: "fp32", or "int8" for a quantized export).
+        backend: "torch" | "onnx" | "openvino".
+        precision: "fp32" | "bf16" | "int8" (a quantized ONNX export).
         model_dir: the resolved model folder.
     """
 
@@ -238,93 +207,40 @@ class Predictor:
         truncation: str | None = None,
         device: str | None = None,
     ) -> Predictor:
-        """Load a model folder, a run directory or an exported ONNX folder.
+        """Load a model folder, a run directory (or checkpoint) or an exported folder.
 
         Args:
-            model_dir: run directory or model folder (:func:`rundir.resolve_model_dir`).
-            backend: "auto" (onnx for an exported ONNX folder, else torch), "torch" or "onnx".
+            model_dir: run directory, checkpoint or model folder (:func:`rundir.resolve_model_dir`).
+            backend: "auto" (the folder's own format: openvino / onnx export, else torch),
+                "torch", "onnx" or "openvino".
             num_threads: intra-op threads (torch: process-wide ``torch.set_num_threads``);
                 None takes ``REVIEWSENSE_NUM_THREADS`` or the library default.
-            precision: "auto" (bf16 when the CPU has AMX/avx512_bf16 or the GPU supports
-                bf16; torch backend only), "fp32" or "bf16".
+            precision: "auto" (bf16 where the CPU has AMX/avx512_bf16 or the GPU supports
+                bf16: ``runtime.resolve_precision``), "fp32" or "bf16".
             batch_size: texts (chunks mode: windows) per forward pass.
             truncation: override the trained truncation: "head", "head_tail" or "chunks".
             device: torch device; None picks "cuda" when available, else "cpu".
 
-        Returns:
-            A ready :class:`Predictor`.
-
         Raises:
             ModelError: the folder cannot be loaded or an option does not fit it.
         """
-        if backend not in BACKENDS:
-            raise ModelError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        if precision not in PRECISIONS:
-            raise ModelError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if batch_size < 1:
             raise ModelError(f"batch_size must be at least 1, got {batch_size}")
-        if truncation is not None and truncation not in INFERENCE_TRUNCATION_MODES:
-            raise ModelError(
-                f"truncation must be one of {', '.join(INFERENCE_TRUNCATION_MODES)}, "
-                f"got {truncation!r}"
-            )
+        num_threads = _resolve_threads(num_threads)
         mdir = rundir.resolve_model_dir(model_dir)
-        onnx_folder = is_onnx_folder(mdir)
-        if backend == "auto":
-            backend = "onnx" if onnx_folder else "torch"
-        if backend == "onnx" and not onnx_folder:
-            raise ModelError(
-                f"{mdir} has no {ONNX_FILE}; create one with `reviewsense export {model_dir} "
-                "--format onnx --output DIR` or use --backend torch"
-            )
-        if backend == "torch" and onnx_folder and not (mdir / "model.safetensors").is_file():
-            raise ModelError(f"{mdir} is an exported ONNX folder; use --backend onnx")
-
-        if num_threads is None:
-            from reviewsense.settings import get_settings
-
-            num_threads = get_settings().num_threads
-        if num_threads is not None and num_threads < 1:
-            raise ModelError(f"num_threads must be at least 1, got {num_threads}")
-
-        config = _read_config(mdir)
-        settings = rundir.ModelSettings.from_dict(config.get(rundir.SETTINGS_KEY))
-        trained = settings.truncation
-        settings = dataclasses.replace(settings, truncation=truncation or trained)
-        try:  # fail at load time, not on the first request
-            validate(
-                settings.max_length,
-                settings.truncation if truncation != "chunks" else "head",
-                settings.head_tokens,
-            )
-        except ValueError as e:
-            raise ModelError(f"{mdir / rundir.MODEL_CONFIG}: {e}") from None
-        labels = _label_indices(config, mdir / rundir.MODEL_CONFIG)
-
-        from transformers import AutoTokenizer
-
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(mdir)
-        except (OSError, ValueError) as e:
-            raise ModelError(f"cannot load the tokenizer from {mdir}: {e}") from None
-
-        if backend == "torch":
-            import torch
-
-            if num_threads is not None:
-                torch.set_num_threads(num_threads)
-            if device is None:
-                device = "cuda" if torch.cuda.is_available() else "cpu"
-            if precision == "auto":
-                precision = "bf16" if bf16_available(device) else "fp32"
-            runner = _torch_runner(mdir, precision, device)
-        else:
-            if precision == "bf16":
-                raise ModelError("precision bf16 is for the torch backend; ONNX runs fp32/int8")
-            export_info = config.get("reviewsense_export") or {}
-            precision = "int8" if export_info.get("quantize") == "int8" else "fp32"
-            runner = _onnx_runner(mdir, num_threads)
-
+        settings, trained = _settings(mdir, truncation)
+        config = _hf_config(mdir)
+        labels = label_indices(config, mdir / rundir.MODEL_CONFIG)
+        tokenizer = _tokenizer(mdir)
+        runner, backend, precision = load_runner(
+            mdir,
+            config,
+            backend=backend,
+            precision=precision,
+            num_threads=num_threads,
+            device=device,
+            source=str(model_dir),
+        )
         version = model_version(mdir)
         log.info(
             "loaded %s (%s, %s, truncation=%s, max_length=%d, threads=%s)",
@@ -395,7 +311,7 @@ class Predictor:
             for row, i in enumerate(idx):
                 ids[row, : len(seqs[i])] = seqs[i]
                 mask[row, : len(seqs[i])] = 1
-            p = _softmax(self._run(ids, mask))  # [B, 2]
+            p = softmax(self._run(ids, mask))  # [B, 2]
             probs[idx, 0] = p[:, self._neg]
             probs[idx, 1] = p[:, self._pos]
         return probs

@@ -1,0 +1,211 @@
+"""Logits runners: PyTorch, ONNX Runtime and OpenVINO behind one call signature.
+
+A runner maps ``(input_ids [B, T] int64, attention_mask [B, T] int64)`` to ``logits [B, L]``
+float32 numpy. :func:`load_runner` builds the one a :class:`~reviewsense.inference.Predictor`
+uses and says which backend/precision it ended up with.
+
+Folder formats:
+
+- a Hugging Face model folder (``model.safetensors``): ``torch`` (fp32 or bf16);
+- ``reviewsense export --format onnx``: ``model.onnx`` (fp32 or int8), ONNX Runtime;
+- ``reviewsense export --format openvino``: ``openvino_model.xml/.bin``, OpenVINO (no torch at
+  run time); bf16 is an inference hint honoured where the CPU has AMX.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from reviewsense import rundir
+from reviewsense.errors import ModelError
+from reviewsense.runtime import bf16_path, resolve_precision
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "torch", "onnx", "openvino")
+PRECISIONS = ("auto", "fp32", "bf16")
+ONNX_FILE = "model.onnx"  # an ONNX export holds this instead of model.safetensors
+OPENVINO_FILE = "openvino_model.xml"  # + openvino_model.bin (weights)
+WEIGHT_FILES = (ONNX_FILE, "openvino_model.bin", "model.safetensors", "pytorch_model.bin")
+EXPORT_KEY = "reviewsense_export"  # record inside an exported folder's config.json
+
+Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def folder_backend(model_dir: Path) -> str:
+    """The backend a folder's weights are for: "openvino", "onnx" or "torch"."""
+    if (model_dir / OPENVINO_FILE).is_file():
+        return "openvino"
+    if (model_dir / ONNX_FILE).is_file():
+        return "onnx"
+    return "torch"
+
+
+def _check_backend(backend: str, model_dir: Path, source: str) -> None:
+    """Refuse a backend the folder's weights cannot feed, saying how to fix it."""
+    has_torch = (model_dir / "model.safetensors").is_file()
+    if backend == "torch" and not has_torch:
+        raise ModelError(
+            f"{model_dir} is an exported {folder_backend(model_dir)} folder; "
+            f"use --backend {folder_backend(model_dir)}"
+        )
+    if backend in ("onnx", "openvino") and folder_backend(model_dir) != backend:
+        raise ModelError(
+            f"{model_dir} has no {ONNX_FILE if backend == 'onnx' else OPENVINO_FILE}; create "
+            f"one with `reviewsense export {source} --format {backend} --output DIR` or use "
+            "--backend torch"
+        )
+
+
+def torch_runner(model_dir: Path, precision: str, device: str) -> Runner:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"cannot load a PyTorch model from {model_dir}: {e}") from None
+    # bf16: weights and activations in bf16 (LayerNorm/softmax accumulate in fp32 inside the
+    # kernels). Measured 1.6x faster than fp32 autocast on AMX, which re-casts every weight on
+    # every call; BENCHMARKS.md has the accuracy.
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    model.eval().to(device=device, dtype=dtype)
+
+    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        ids = torch.from_numpy(input_ids).to(device)
+        mask = torch.from_numpy(attention_mask).to(device)
+        with torch.inference_mode():
+            logits = model(input_ids=ids, attention_mask=mask).logits  # [B, 2]
+        return logits.float().cpu().numpy()
+
+    return run
+
+
+def onnx_runner(model_dir: Path, num_threads: int | None) -> Runner:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    # The exported graph is already optimised; "basic" keeps loading fast and safe.
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    if num_threads:
+        opts.intra_op_num_threads = num_threads
+        opts.inter_op_num_threads = 1
+    try:
+        sess = ort.InferenceSession(
+            str(model_dir / ONNX_FILE), opts, providers=["CPUExecutionProvider"]
+        )
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ModelError(f"cannot load {model_dir / ONNX_FILE}: {e}") from None
+    names = {i.name for i in sess.get_inputs()}
+
+    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if "token_type_ids" in names:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        return sess.run(["logits"], {k: v for k, v in feeds.items() if k in names})[0]
+
+    return run
+
+
+def openvino_runner(model_dir: Path, num_threads: int | None, precision: str) -> Runner:
+    """OpenVINO CPU plugin; ``precision`` "bf16" sets the inference precision hint."""
+    try:
+        import openvino as ov
+    except ImportError:
+        raise ModelError(
+            "the OpenVINO backend needs the `openvino` package (.venv/bin/pip install openvino)"
+        ) from None
+    core = ov.Core()
+    config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
+    config["PERFORMANCE_HINT"] = "LATENCY"  # one request at a time, all threads on it
+    if num_threads:
+        config["INFERENCE_NUM_THREADS"] = num_threads
+    try:
+        compiled = core.compile_model(str(model_dir / OPENVINO_FILE), "CPU", config)
+    except Exception as e:  # OpenVINO raises RuntimeError subclasses with long messages
+        raise ModelError(f"cannot load {model_dir / OPENVINO_FILE}: {e}") from None
+    names = {p.get_any_name() for p in compiled.inputs}
+    request = compiled.create_infer_request()
+
+    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if "token_type_ids" in names:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        out = request.infer({k: v for k, v in feeds.items() if k in names})
+        return np.asarray(out[compiled.output(0)], dtype=np.float32)  # [B, 2]
+
+    return run
+
+
+def export_record(config: dict) -> dict:
+    """The ``reviewsense_export`` record of an exported folder's config.json ({} if none)."""
+    return config.get(EXPORT_KEY) or {}
+
+
+def load_runner(
+    model_dir: Path,
+    config: dict,
+    *,
+    backend: str,
+    precision: str,
+    num_threads: int | None,
+    device: str | None,
+    source: str,
+) -> tuple[Runner, str, str]:
+    """Build the runner for a model folder.
+
+    Args:
+        model_dir: the resolved model folder; ``config``: its config.json as a dict.
+        backend: one of :data:`BACKENDS`; "auto" takes the folder's own format (an export is
+            only written after it passed verification, see ``export.py``).
+        precision: one of :data:`PRECISIONS`; "auto" = bf16 where this CPU (or GPU) is fast
+            at it (``runtime.resolve_precision``), else fp32.
+        num_threads: intra-op threads (None: library default); ``device``: torch device.
+        source: the path the user gave, for messages.
+
+    Returns:
+        (runner, backend used, precision used: fp32 | bf16 | int8).
+    """
+    if backend not in BACKENDS:
+        raise ModelError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if precision not in PRECISIONS:
+        raise ModelError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if backend == "auto":
+        backend = folder_backend(model_dir)
+    _check_backend(backend, model_dir, source)
+    if backend == "torch":
+        import torch
+
+        if num_threads is not None:
+            torch.set_num_threads(num_threads)
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        precision = resolve_precision(precision, device)
+        return torch_runner(model_dir, precision, device), backend, precision
+    if backend == "onnx":
+        if precision == "bf16":
+            raise ModelError(
+                "precision bf16 is for the torch/openvino backends; ONNX runs fp32/int8"
+            )
+        precision = "int8" if export_record(config).get("quantize") == "int8" else "fp32"
+        return onnx_runner(model_dir, num_threads), backend, precision
+    # OpenVINO: bf16 pays off with AMX tiles; on avx512_bf16 the plugin's f32 path is kept.
+    if precision == "auto":
+        precision = "bf16" if bf16_path() == "amx" else "fp32"
+    return openvino_runner(model_dir, num_threads, precision), backend, precision
+
+
+def label_indices(config: dict, path: Path) -> tuple[int, int]:
+    """(index of negative, index of positive) in the logits, from config id2label."""
+    id2label = {int(k): str(v).lower() for k, v in (config.get("id2label") or {}).items()}
+    if len(id2label) != 2:
+        raise ModelError(f"{path}: expected 2 labels in id2label, got {id2label or 'none'}")
+    by_name = {v: k for k, v in id2label.items()}
+    if set(by_name) == set(rundir.LABEL2ID):
+        return by_name["negative"], by_name["positive"]
+    log.warning("%s: id2label %s is not negative/positive; assuming 0=negative", path, id2label)
+    return 0, 1
