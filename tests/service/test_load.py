@@ -34,6 +34,9 @@ class Load:
         self.statuses: collections.Counter = collections.Counter()
         self.retry_after_missing = 0
         self.errors = 0  # connection errors (expected only when a server is killed)
+        # Failures seen in client threads: an assert there cannot fail the test, so they are
+        # collected here and asserted in the main thread (assert_acked_stored_once).
+        self.failures: list[str] = []
         self.stop = threading.Event()
         self._lock = threading.Lock()
         # Daemon threads: a failing assertion must not leave clients running forever.
@@ -67,7 +70,9 @@ class Load:
                             self.retry_after_missing += 1
                         if 200 <= r.status_code < 300:
                             rid = r.json()["reviews"][0]["id"]
-                            assert self.acked.setdefault(body["text"], rid) == rid
+                            first = self.acked.setdefault(body["text"], rid)
+                            if first != rid:
+                                self.failures.append(f"{body['text']}: ids {first} and {rid}")
                     if r.status_code in (429, 503):
                         time.sleep(0.01)
 
@@ -97,6 +102,8 @@ def assert_acked_stored_once(load: Load, db_url: str) -> None:
     # reviews acknowledged after the query would otherwise look lost.
     with load._lock:
         acked = dict(load.acked)
+        failures = list(load.failures)
+    assert failures == [], f"a retry got a different review id: {failures[:3]}"
     counts = stored_counts(db_url)
     assert acked, "no request succeeded"
     missing = [t for t in acked if counts[t] == 0]

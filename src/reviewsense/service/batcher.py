@@ -1,8 +1,11 @@
 """Micro-batching: concurrent requests share model batches (up to N texts or T ms).
 
 One model forward pass over 16 texts costs far less than 16 passes over one, so requests put
-their texts in a bounded queue and a single worker takes up to ``max_batch`` of them at a time,
-waiting at most ``max_wait_ms`` after the oldest one arrived for more to join. Inference runs
+their texts in a bounded queue and a single worker takes up to ``max_batch`` of them at a time.
+The wait adapts to load: an idle service runs a lone text at once (no fixed wait); under load
+texts pile up while the model runs and the next batch takes them all, and when requests arrive
+faster than ``max_wait_ms`` apart the worker waits up to twice the recent gap between them
+(never more than ``max_wait_ms`` after the oldest text) for the batch to fill. Inference runs
 in one dedicated thread: the event loop stays free to accept, validate and commit requests,
 and the model (which uses all cores itself) is never run twice at once.
 
@@ -54,7 +57,8 @@ class MicroBatcher:
         predict: ``list[str] -> list[Prediction]``, called from the worker thread; None until
             the model is loaded (requests then get :class:`NotReady`).
         max_batch: most texts per model call.
-        max_wait_ms: longest time the oldest text waits for a batch to fill.
+        max_wait_ms: longest time the oldest text waits for a batch to fill; only waited when
+            submissions arrive closer together than this (idle: no wait at all).
         max_queue: most texts waiting; more are refused with :class:`Overloaded`.
         timeout_s: a text waiting longer than this is answered with :class:`Overloaded`.
         on_batch: called with each batch size (metrics).
@@ -86,6 +90,8 @@ class MicroBatcher:
         self._task: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
         self.busy_s = 0.0  # time spent in the model (for benchmarks)
+        self._last_arrival: float | None = None  # monotonic s of the last submit
+        self._gap_s: float | None = None  # EWMA of seconds between submits
 
     @property
     def depth(self) -> int:
@@ -132,6 +138,7 @@ class MicroBatcher:
             )
         loop = asyncio.get_running_loop()
         now = time.monotonic()
+        self._note_arrival(now)
         futures = []
         for t in texts:
             fut = loop.create_future()
@@ -153,17 +160,7 @@ class MicroBatcher:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            # Let the batch fill up until the oldest text has waited max_wait.
-            deadline = self._pending[0].enqueued + self.max_wait
-            while len(self._pending) < self.max_batch:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._wakeup.clear()
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), remaining)
-                except TimeoutError:
-                    break
+            await self._fill()
             batch: list[_Item] = []
             while self._pending and len(batch) < self.max_batch:
                 item = self._pending.popleft()
@@ -188,6 +185,34 @@ class MicroBatcher:
                     item.future.set_exception(res)
                 else:
                     item.future.set_result(res)
+
+    def _fill_window(self) -> float:
+        """Seconds the oldest text may wait for company: twice the recent gap between
+        submissions (the next one is then likely to make it), at most ``max_wait``; 0 when the
+        service has been idle (no recent gap shorter than ``max_wait``)."""
+        if self._gap_s is None or self._gap_s >= self.max_wait:
+            return 0.0
+        return min(self.max_wait, 2.0 * self._gap_s)
+
+    async def _fill(self) -> None:
+        """Wait for the batch to fill while arrivals keep coming (adaptive wait)."""
+        assert self._wakeup is not None
+        while len(self._pending) < self.max_batch:
+            remaining = self._pending[0].enqueued + self._fill_window() - time.monotonic()
+            if remaining <= 0:
+                break
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            except TimeoutError:
+                break
+
+    def _note_arrival(self, now: float) -> None:
+        """Exponential moving average of the time between submissions (load estimate)."""
+        if self._last_arrival is not None:
+            gap = now - self._last_arrival
+            self._gap_s = gap if self._gap_s is None else 0.7 * self._gap_s + 0.3 * gap
+        self._last_arrival = now
 
     def _predict_safe(self, texts: list[str]) -> list[Any]:
         """Predict a batch; if it raises, retry text by text so one bad text fails alone."""
