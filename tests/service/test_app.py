@@ -25,17 +25,21 @@ ROLES = {
 STREAMING = {"/v1/stream"}  # an allowed call never ends; checked for 401/403 only
 
 
-def app_routes(app) -> list[tuple[str, str]]:
+def app_routes(routes, prefix: str = "") -> list[tuple[str, str]]:
     """(method, template) of every route the app serves, read from the app itself."""
     out = []
-    for route in app.routes:
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI's include_router wrapper
+        if included is not None:
+            out += app_routes(included.routes, prefix + route.include_context.prefix)
+            continue
         methods = getattr(route, "methods", None) or {"GET"}  # a mount serves GET
-        out += [(m, route.path) for m in sorted(set(methods) - {"HEAD"})]
+        out += [(m, prefix + route.path) for m in sorted(set(methods) - {"HEAD"})]
     return out
 
 
 def test_every_route_is_either_public_or_in_the_role_table(client_keys):
-    routes = app_routes(client_keys[0].app)
+    routes = app_routes(client_keys[0].app.routes)
     assert len(routes) > 8
     unknown = [r for r in routes if r[1] not in PUBLIC and r not in ROLES]
     assert unknown == [], f"new routes: add auth and a row to ROLES: {unknown}"
