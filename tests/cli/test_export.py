@@ -23,7 +23,7 @@ def test_export_then_predict(model_dir, tmp_path, capsys):
     out = tmp_path / "onnx"
     argv = ["export", str(model_dir), "--format", "onnx", "--output", str(out)]
     assert main([*argv, "--verify-file", str(verify)]) == 0
-    assert "exported fp32 ONNX" in capsys.readouterr().out
+    assert "exported fp32 onnx" in capsys.readouterr().out
     report = json.loads((out / "export_report.json").read_text())
     assert report["passed"] and report["n_samples"] == 3
     assert main(["predict", str(out), "good film"]) == 0

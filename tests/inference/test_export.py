@@ -80,3 +80,36 @@ def test_compare_counts_only_decisive_flips():
     _, failures = compare(ref, [0.3, 0.1, 0.52, 0.48], tol)
     assert any("max |Δp|" in f for f in failures)
     assert any("label agreement" in f for f in failures)
+
+
+def test_openvino_round_trip(tiny_bert, tmp_path):
+    pytest.importorskip("openvino")  # optional runtime, not one of our modules
+    out = tmp_path / "ov"
+    report = export_onnx(tiny_bert, out, fmt="openvino", verify_texts=TEXTS * 5)
+    assert report.passed and report.format == "openvino" and report.n_samples == 20
+    p = Predictor.from_pretrained(out)  # auto: the folder's own format
+    assert (p.backend, p.precision) == ("openvino", "fp32")
+    torch_p = Predictor.from_pretrained(tiny_bert, precision="fp32")
+    np.testing.assert_allclose(_probs(p), _probs(torch_p), atol=1e-3)
+    with pytest.raises(ModelError, match="OpenVINO folder"):
+        Predictor.from_pretrained(out, backend="torch")
+    with pytest.raises(ModelError, match="int8"):
+        export_onnx(tiny_bert, tmp_path / "q", fmt="openvino", quantize="int8")
+
+
+def test_min_agreement_counts_every_review():
+    loose = Tolerance(max_abs_diff=1.0, mean_abs_diff=1.0, min_label_agreement=0.0)
+    ref, cand = [0.9] * 99 + [0.51], [0.9] * 99 + [0.49]  # one flip in 100
+    assert compare(ref, cand, loose, min_agreement=0.99)[1] == []
+    _, failures = compare(ref, cand, loose, min_agreement=0.995)
+    assert failures == ["label agreement 0.9900 on 100 reviews < --min-agreement 0.995"]
+
+
+def test_min_agreement_must_be_a_fraction(tiny_bert, tmp_path):
+    with pytest.raises(ModelError, match="min-agreement"):
+        export_onnx(tiny_bert, tmp_path / "o", min_agreement=1.5)
+
+
+def test_default_verification_uses_imdb_reviews(tiny_distilbert, tmp_path, imdb_sample):
+    report = export_onnx(tiny_distilbert, tmp_path / "onnx")
+    assert report.n_samples == 500 and report.verify_source.startswith("IMDb test")

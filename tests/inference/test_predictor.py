@@ -162,3 +162,12 @@ def test_torch_and_onnx_agree_on_real_reviews(minilm, minilm_onnx, imdb_sample):
     assert np.max(np.abs(a - b)) <= 1e-3
     assert [p.truncated for p in ta] == [p.truncated for p in tb]
     assert any(p.truncated for p in ta)
+
+
+def test_bf16_path_is_verified_like_an_export(minilm, imdb_sample):
+    from reviewsense.inference.verify import verify_bf16
+
+    metrics, failures = verify_bf16(minilm, imdb_sample[:100], min_agreement=0.0)
+    assert metrics["n_samples"] == 100
+    assert 0.0 < metrics["max_abs_diff"] < 0.1  # bf16 differs from fp32, but only a little
+    assert failures == []

@@ -1,17 +1,19 @@
-"""`reviewsense export`: ONNX export (+ graph optimisation, optional int8) that verifies itself."""
+"""`reviewsense export`: ONNX / OpenVINO export (optional int8) that verifies itself."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "export a model to ONNX (optimised, optionally int8) and verify it against PyTorch"
+HELP = "export a model to ONNX (optionally int8) or OpenVINO and verify it against PyTorch"
 
 EPILOG = """\
-The output folder is self-contained (model.onnx, config.json, tokenizer files,
-export_report.json); `reviewsense predict OUTPUT ...` runs it with ONNX Runtime.
-Verification against PyTorch fp32 on sample reviews (built-in, or --verify-file) fails the
-command (exit 2) beyond: fp32 max |dp| 1e-3; int8 max |dp| 0.10, mean |dp| 0.02 and label
-agreement 0.95 on samples whose fp32 probability is more than 0.10 from 0.5.
+The output folder is self-contained (model.onnx or openvino_model.xml/.bin, config.json,
+tokenizer files, export_report.json); `reviewsense predict OUTPUT ...` runs it with ONNX
+Runtime or OpenVINO. Verification against PyTorch fp32 on 500 IMDb test reviews (when the
+local data is there; else built-in samples) or on --verify-file fails the command (exit 2)
+when label agreement is below --min-agreement, or beyond: fp32 max |dp| 1e-3; int8 max |dp|
+0.10, mean |dp| 0.02 and label agreement 0.95 on reviews whose fp32 probability is more than
+0.10 from 0.5.
 """
 
 
@@ -19,13 +21,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("model", metavar="MODEL_DIR", help="run directory or model folder")
-    parser.add_argument("--format", choices=("onnx",), default="onnx")
-    parser.add_argument("--quantize", choices=("int8",), help="dynamic int8 quantization")
+    parser.add_argument(
+        "--format", choices=("onnx", "openvino"), default="onnx", help="runtime to export for"
+    )
+    parser.add_argument("--quantize", choices=("int8",), help="dynamic int8 quantization (ONNX)")
     parser.add_argument("--output", "-o", required=True, metavar="DIR", help="folder to write")
     parser.add_argument(
         "--verify-file", metavar="FILE", help="reviews to verify on (any predict input format)"
     )
     parser.add_argument("--text-column", metavar="NAME", help="text column of --verify-file")
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        default=0.99,
+        metavar="F",
+        help="least label agreement with PyTorch fp32 on the verification reviews (0..1)",
+    )
     parser.add_argument("--threads", type=int, metavar="N", help="threads for verification")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
 
@@ -53,11 +64,14 @@ def run(args: argparse.Namespace) -> int:
         verify_texts=texts,
         num_threads=args.threads,
         overwrite=args.overwrite,
+        fmt=args.format,
+        min_agreement=args.min_agreement,
     )
     Console(highlight=False).print(
-        f"exported {report.precision} ONNX to {report.output} ({report.onnx_mb:.1f} MiB, "
+        f"exported {report.precision} {report.format} to {report.output} "
+        f"({report.onnx_mb:.1f} MiB, "
         f"PyTorch {report.source_mb:.1f} MiB) in {report.export_s:.1f} s; verified on "
-        f"{report.n_samples} reviews: max |dp| {report.max_abs_diff:.2e}, mean |dp| "
+        f"{report.n_samples} reviews ({report.verify_source}): max |dp| {report.max_abs_diff:.2e}, mean |dp| "
         f"{report.mean_abs_diff:.2e}, label agreement {report.label_agreement:.3f} "
         f"(tolerance max |dp| {report.tolerance['max_abs_diff']:g}) → "
         f"{report.output}/{REPORT_FILE}"

@@ -31,6 +31,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 ONNX_FILE = "model.onnx"  # an ONNX export holds this instead of model.safetensors
 OPENVINO_FILE = "openvino_model.xml"  # + openvino_model.bin (weights)
 WEIGHT_FILES = (ONNX_FILE, "openvino_model.bin", "model.safetensors", "pytorch_model.bin")
+FORMAT_NAMES = {"torch": "PyTorch", "onnx": "ONNX", "openvino": "OpenVINO"}
 EXPORT_KEY = "reviewsense_export"  # record inside an exported folder's config.json
 
 Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -49,9 +50,9 @@ def _check_backend(backend: str, model_dir: Path, source: str) -> None:
     """Refuse a backend the folder's weights cannot feed, saying how to fix it."""
     has_torch = (model_dir / "model.safetensors").is_file()
     if backend == "torch" and not has_torch:
+        kind = folder_backend(model_dir)
         raise ModelError(
-            f"{model_dir} is an exported {folder_backend(model_dir)} folder; "
-            f"use --backend {folder_backend(model_dir)}"
+            f"{model_dir} is an exported {FORMAT_NAMES[kind]} folder; use --backend {kind}"
         )
     if backend in ("onnx", "openvino") and folder_backend(model_dir) != backend:
         raise ModelError(

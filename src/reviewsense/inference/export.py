@@ -1,4 +1,4 @@
-"""Export a model folder to ONNX, optimise it for ONNX Runtime, optionally quantize to int8.
+"""Export a model folder to ONNX (ONNX Runtime, optionally int8) or OpenVINO IR, verified.
 
 Steps (:func:`export_onnx`):
 
@@ -6,23 +6,18 @@ Steps (:func:`export_onnx`):
    which is not a dependency) of the eager-attention model with dynamic batch and sequence
    axes: inputs ``input_ids`` / ``attention_mask`` [batch, sequence] int64, output ``logits``
    [batch, 2] float32.
-2. ONNX Runtime transformer graph optimisation (``onnxruntime.transformers.optimizer``:
-   fused attention, LayerNorm, GELU); falls back to ONNX Runtime's own session-level
-   optimisation when the fusion tool fails.
-3. ``--quantize int8``: dynamic int8 quantization of the MatMul weights
-   (``onnxruntime.quantization.quantize_dynamic``; activations quantized per batch at run time).
-4. The folder is made self-contained: ``model.onnx``, ``config.json`` (with the ``reviewsense``
+2. ``--format onnx``: ONNX Runtime transformer graph optimisation
+   (``onnxruntime.transformers.optimizer``: fused attention, LayerNorm, GELU; falls back to
+   ONNX Runtime's own session-level optimisation when the fusion tool fails), then with
+   ``--quantize int8`` dynamic int8 quantization of the MatMul weights (per channel).
+   ``--format openvino``: ``openvino.convert_model`` of the plain graph (OpenVINO fuses it
+   itself; no torch needed to run it).
+3. The folder is made self-contained: weights, ``config.json`` (with the ``reviewsense``
    settings and a ``reviewsense_export`` record), tokenizer files.
-5. Verification against the PyTorch fp32 model on sample reviews (built-in or a file):
-   ``export_report.json``; :class:`ModelError` when outside the tolerance below.
-
-Tolerances (probabilities in [0, 1]):
-
-- fp32: max |Δp| ≤ 1e-3 (labels then agree except within 1e-3 of the 0.5 boundary).
-- int8: max |Δp| ≤ 0.10, mean |Δp| ≤ 0.02 and label agreement ≥ 0.95 on the *decisive*
-  samples — those whose fp32 probability is more than the max |Δp| tolerance from 0.5 (a flip
-  closer to the boundary is within the allowed probability error). Raw agreement is reported
-  too.
+4. Verification against the PyTorch fp32 model on real reviews (:mod:`.verify`: 500 IMDb test
+   reviews when the data is there, or ``--verify-file``): ``export_report.json`` with label
+   agreement and max |Δp|; :class:`ModelError` when outside the tolerance or when label
+   agreement is below ``--min-agreement`` (default 0.99).
 """
 
 from __future__ import annotations
@@ -38,64 +33,28 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from reviewsense import rundir
 from reviewsense.errors import ModelError
-from reviewsense.inference.predictor import ONNX_FILE, Predictor, model_version
+from reviewsense.inference.backends import EXPORT_KEY, ONNX_FILE, OPENVINO_FILE
+from reviewsense.inference.predictor import Predictor, model_version
+from reviewsense.inference.verify import (
+    MIN_AGREEMENT,
+    SAMPLE_REVIEWS,
+    TOLERANCES,
+    Tolerance,
+    compare,
+    default_texts,
+    verify_predictor,
+)
 
 log = logging.getLogger(__name__)
 
 REPORT_FILE = "export_report.json"
-EXPORT_KEY = "reviewsense_export"  # record inside the exported config.json
 OPSET = 17
 QUANTIZE_MODES = (None, "int8")
+FORMATS = ("onnx", "openvino")
 
-
-@dataclass(frozen=True)
-class Tolerance:
-    """Limits the exported model must meet against PyTorch fp32 (probabilities)."""
-
-    max_abs_diff: float
-    mean_abs_diff: float
-    min_label_agreement: float  # on decisive samples (see module docstring)
-
-
-TOLERANCES = {
-    "fp32": Tolerance(max_abs_diff=1e-3, mean_abs_diff=1e-3, min_label_agreement=1.0),
-    "int8": Tolerance(max_abs_diff=0.10, mean_abs_diff=0.02, min_label_agreement=0.95),
-}
-
-# Varied reviews for the built-in verification: short, long (beyond max_length), mixed,
-# negated, sarcastic, non-English, punctuation-only and numbers.
-SAMPLE_REVIEWS: tuple[str, ...] = (
-    "A masterpiece. I loved every minute of it.",
-    "Terrible. Boring plot, wooden acting, and a pointless ending.",
-    "Not bad at all, actually quite good.",
-    "I wanted to like this film, but it was a complete waste of time.",
-    "The cinematography is stunning and the score gave me chills.",
-    "Oh great, another two hours of my life I will never get back.",
-    "It's fine. Nothing special, nothing awful.",
-    "Worst movie I have ever seen!!!",
-    "An absolute delight for the whole family; the kids laughed from start to finish.",
-    "The first half drags, but the last act is brilliant and makes it all worthwhile.",
-    "Une histoire magnifique, des acteurs formidables.",
-    "Die Handlung war langweilig und die Schauspieler waren schlecht.",
-    "10/10 would watch again",
-    "1/10. Avoid.",
-    "?!?! ...",
-    "meh",
-    "The director clearly had a vision, and the cast commits to it completely. " * 12,
-    "I kept checking my watch. The dialogue is clumsy, the jokes fall flat, and the twist is "
-    "visible from the opening scene. " * 10,
-    "At first I thought this would be another forgettable sequel, with the same tired jokes and "
-    "the same recycled villains. " * 8 + "But by the end I was won over: it is wonderful.",
-    "Great actors, great director, great budget. " * 10 + "Shame the film itself is awful.",
-    "My grandmother recommended it and she was right, as always.",
-    "The special effects were cheap but honestly that added to the charm.",
-    "Save your money.",
-    "A slow, thoughtful drama that rewards patience.",
-)
+__all__ = ["SAMPLE_REVIEWS", "TOLERANCES", "Tolerance", "compare", "export_onnx"]
 
 
 @dataclass
@@ -110,7 +69,7 @@ class ExportReport:
     precision: str  # fp32 | int8
     opset: int
     optimizer: str  # which graph optimisation was applied
-    onnx_mb: float  # model.onnx size on disk (MiB)
+    onnx_mb: float  # exported weights on disk (MiB): model.onnx or openvino_model.bin
     source_mb: float  # model.safetensors size on disk (MiB)
     export_s: float
     n_samples: int
@@ -122,6 +81,9 @@ class ExportReport:
     tolerance: dict = field(default_factory=dict)
     passed: bool = False
     failures: list[str] = field(default_factory=list)
+    format: str = "onnx"  # onnx | openvino
+    verify_source: str = ""  # which reviews the verification ran on
+    min_agreement: float = MIN_AGREEMENT
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -247,56 +209,76 @@ def _write_folder(model_dir: Path, out: Path, record: dict) -> None:
     AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
 
 
-def compare(
-    reference: Sequence[float], candidate: Sequence[float], tol: Tolerance
-) -> tuple[dict, list[str]]:
-    """Compare P(positive) of a candidate with the reference.
+def _to_openvino(raw: Path, out: Path) -> str:
+    """OpenVINO IR (``openvino_model.xml/.bin``, fp32 weights) from the plain ONNX graph.
 
-    Returns:
-        (metrics dict, list of failure messages — empty when within ``tol``)
+    The plain graph, not ORT's fused one: OpenVINO does its own fusion and does not know ORT's
+    contrib ops (Attention, SkipLayerNormalization).
     """
-    ref, cand = np.asarray(reference, float), np.asarray(candidate, float)
-    diff = np.abs(ref - cand)
-    agree = (ref >= 0.5) == (cand >= 0.5)
-    decisive = np.abs(ref - 0.5) > tol.max_abs_diff
-    m = {
-        "n_samples": int(ref.size),
-        "max_abs_diff": float(diff.max()),
-        "mean_abs_diff": float(diff.mean()),
-        "label_agreement": float(agree.mean()),
-        "decisive_samples": int(decisive.sum()),
-        "decisive_label_agreement": float(agree[decisive].mean()) if decisive.any() else 1.0,
-    }
-    failures = []
-    if m["max_abs_diff"] > tol.max_abs_diff:
-        failures.append(f"max |Δp| {m['max_abs_diff']:.4g} > {tol.max_abs_diff:g}")
-    if m["mean_abs_diff"] > tol.mean_abs_diff:
-        failures.append(f"mean |Δp| {m['mean_abs_diff']:.4g} > {tol.mean_abs_diff:g}")
-    if m["decisive_label_agreement"] < tol.min_label_agreement:
-        failures.append(
-            f"label agreement {m['decisive_label_agreement']:.3f} on "
-            f"{m['decisive_samples']} decisive samples < {tol.min_label_agreement:g}"
-        )
-    return m, failures
+    try:
+        import openvino as ov
+    except ImportError:
+        raise ModelError(
+            "--format openvino needs the `openvino` package (.venv/bin/pip install openvino)"
+        ) from None
+    model = ov.convert_model(str(raw))
+    ov.save_model(model, str(out / OPENVINO_FILE), compress_to_fp16=False)
+    return f"openvino {ov.__version__} convert_model"
 
 
-def export_onnx(
+def _prepare_output(src: Path, output: str | Path, overwrite: bool) -> Path:
+    out = Path(output)
+    if out.resolve() == src.resolve():
+        raise ModelError("--output must differ from the model folder")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise ModelError(f"{out} exists and is not empty (pass --overwrite to replace it)")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _convert(src: Path, out: Path, fmt: str, quantize: str | None) -> str:
+    """Write the weights of format ``fmt`` into ``out``; return which optimiser ran."""
+    with tempfile.TemporaryDirectory(prefix="reviewsense-export-") as tmp:
+        raw, opt = Path(tmp) / "raw.onnx", Path(tmp) / "opt.onnx"
+        with _quiet():
+            try:
+                cfg = _export_raw(src, raw)
+            except Exception as e:  # exporter errors are many and untyped
+                raise ModelError(f"ONNX export of {src} failed: {type(e).__name__}: {e}") from e
+            if fmt == "openvino":
+                return _to_openvino(raw, out)
+            optimizer = _optimize(raw, opt, cfg)
+            if quantize == "int8":
+                _quantize_int8(opt, out / ONNX_FILE)
+            else:
+                shutil.copyfile(opt, out / ONNX_FILE)
+    return optimizer
+
+
+def export_onnx(  # long: argument checks, conversion, verification and report in one place
     model_dir: str | Path,
     output: str | Path,
     quantize: str | None = None,
     verify_texts: Sequence[str] | None = None,
     num_threads: int | None = None,
     overwrite: bool = False,
+    fmt: str = "onnx",
+    min_agreement: float = MIN_AGREEMENT,
 ) -> ExportReport:
     """Export, optimise, optionally quantize and verify (see module docstring).
 
     Args:
-        model_dir: run directory or model folder.
+        model_dir: run directory, checkpoint or model folder.
         output: folder to write (created; must be empty or absent unless ``overwrite``).
-        quantize: None or "int8".
-        verify_texts: reviews to verify on (default: :data:`SAMPLE_REVIEWS`).
+        quantize: None or "int8" (ONNX only).
+        verify_texts: reviews to verify on (default: 500 IMDb test reviews when the local
+            data is there, else the built-in samples; ``verify.default_texts``).
         num_threads: threads for the verification runs.
         overwrite: replace an existing non-empty output folder.
+        fmt: "onnx" (ONNX Runtime) or "openvino" (OpenVINO IR).
+        min_agreement: least label agreement with PyTorch fp32 over all verification reviews.
 
     Returns:
         The report (also written to ``output/export_report.json``).
@@ -307,48 +289,40 @@ def export_onnx(
     """
     if quantize not in QUANTIZE_MODES:
         raise ModelError(f"--quantize must be int8 or absent, got {quantize!r}")
+    if fmt not in FORMATS:
+        raise ModelError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "openvino" and quantize:
+        raise ModelError("--quantize int8 is for --format onnx; OpenVINO exports are fp32")
+    if not 0.0 <= min_agreement <= 1.0:
+        raise ModelError(f"--min-agreement must be within 0..1, got {min_agreement}")
     src = rundir.resolve_model_dir(model_dir)
     if not (src / "model.safetensors").is_file():
         raise ModelError(f"{src} has no model.safetensors (export needs the PyTorch weights)")
-    out = Path(output)
-    if out.resolve() == src.resolve():
-        raise ModelError("--output must differ from the model folder")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise ModelError(f"{out} exists and is not empty (pass --overwrite to replace it)")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    texts = list(verify_texts) if verify_texts is not None else list(SAMPLE_REVIEWS)
+    out = _prepare_output(src, output, overwrite)
+    if verify_texts is None:
+        texts, texts_source = default_texts()
+    else:
+        texts, texts_source = list(verify_texts), "given reviews"
     if not texts:
         raise ModelError("no texts to verify the export on")
     precision = "int8" if quantize == "int8" else "fp32"
-    tol = TOLERANCES[precision]
 
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="reviewsense-export-") as tmp:
-        raw, opt = Path(tmp) / "raw.onnx", Path(tmp) / "opt.onnx"
-        with _quiet():
-            try:
-                cfg = _export_raw(src, raw)
-            except Exception as e:  # exporter errors are many and untyped
-                raise ModelError(f"ONNX export of {src} failed: {type(e).__name__}: {e}") from e
-            optimizer = _optimize(raw, opt, cfg)
-            if quantize == "int8":
-                _quantize_int8(opt, out / ONNX_FILE)
-            else:
-                shutil.copyfile(opt, out / ONNX_FILE)
-    record = {"format": "onnx", "quantize": quantize, "opset": OPSET, "optimizer": optimizer}
+    optimizer = _convert(src, out, fmt, quantize)
+    record = {"format": fmt, "quantize": quantize, "opset": OPSET, "optimizer": optimizer}
     record["source_version"] = model_version(src)
     _write_folder(src, out, record)
     export_s = time.perf_counter() - t0
 
-    # Verify with the model's own truncation on both sides.
-    ref = Predictor.from_pretrained(src, backend="torch", precision="fp32", num_threads=num_threads)
-    cand = Predictor.from_pretrained(out, backend="onnx", num_threads=num_threads)
-    p_ref = [p.prob_positive for p in ref.predict(texts)]
-    p_cand = [p.prob_positive for p in cand.predict(texts)]
-    metrics, failures = compare(p_ref, p_cand, tol)
-
+    # The candidate in fp32 (OpenVINO: f32 hint) so the check is of the conversion itself.
+    cand = Predictor.from_pretrained(
+        out,
+        backend=fmt,
+        precision="fp32" if fmt == "openvino" else "auto",
+        num_threads=num_threads,
+    )
+    metrics, failures = verify_predictor(src, cand, texts, precision, min_agreement, num_threads)
+    weights = out / (ONNX_FILE if fmt == "onnx" else OPENVINO_FILE.replace(".xml", ".bin"))
     report = ExportReport(
         source=str(src),
         source_version=record["source_version"],
@@ -358,12 +332,15 @@ def export_onnx(
         precision=precision,
         opset=OPSET,
         optimizer=optimizer,
-        onnx_mb=(out / ONNX_FILE).stat().st_size / 2**20,
+        onnx_mb=weights.stat().st_size / 2**20,
         source_mb=(src / "model.safetensors").stat().st_size / 2**20,
         export_s=export_s,
-        tolerance=asdict(tol),
+        tolerance=asdict(TOLERANCES[precision]),
         passed=not failures,
         failures=failures,
+        format=fmt,
+        verify_source=texts_source,
+        min_agreement=min_agreement,
         **metrics,
     )
     (out / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")

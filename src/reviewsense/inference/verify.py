@@ -1,0 +1,168 @@
+"""Verify a faster variant of a model (ONNX, OpenVINO, int8, bf16) against PyTorch fp32.
+
+Verification runs on real reviews: by default a fixed sample of :data:`VERIFY_N` IMDb test
+reviews when the local IMDb folder is there (``reviewsense.data.resolve_imdb_dir``), else the
+built-in :data:`SAMPLE_REVIEWS` (24 varied texts, reported as such). Both sides use the model's
+own truncation.
+
+Checks (probabilities in [0, 1]):
+
+- the precision's :class:`Tolerance` (max / mean |Δp|, label agreement on *decisive* reviews —
+  those whose fp32 probability is more than the max |Δp| tolerance from 0.5);
+- label agreement over all reviews ≥ ``min_agreement`` (default :data:`MIN_AGREEMENT`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+VERIFY_N = 500  # IMDb test reviews verified on by default
+MIN_AGREEMENT = 0.99  # label agreement with fp32 over all verification reviews
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Limits a variant must meet against PyTorch fp32 (probabilities)."""
+
+    max_abs_diff: float
+    mean_abs_diff: float
+    min_label_agreement: float  # on decisive samples (see module docstring)
+
+
+TOLERANCES = {
+    "fp32": Tolerance(max_abs_diff=1e-3, mean_abs_diff=1e-3, min_label_agreement=1.0),
+    "bf16": Tolerance(max_abs_diff=0.10, mean_abs_diff=0.02, min_label_agreement=0.95),
+    "int8": Tolerance(max_abs_diff=0.10, mean_abs_diff=0.02, min_label_agreement=0.95),
+}
+
+# Varied reviews for when no IMDb data is at hand: short, long (beyond max_length), mixed,
+# negated, sarcastic, non-English, punctuation-only and numbers.
+SAMPLE_REVIEWS: tuple[str, ...] = (
+    "A masterpiece. I loved every minute of it.",
+    "Terrible. Boring plot, wooden acting, and a pointless ending.",
+    "Not bad at all, actually quite good.",
+    "I wanted to like this film, but it was a complete waste of time.",
+    "The cinematography is stunning and the score gave me chills.",
+    "Oh great, another two hours of my life I will never get back.",
+    "It's fine. Nothing special, nothing awful.",
+    "Worst movie I have ever seen!!!",
+    "An absolute delight for the whole family; the kids laughed from start to finish.",
+    "The first half drags, but the last act is brilliant and makes it all worthwhile.",
+    "Une histoire magnifique, des acteurs formidables.",
+    "Die Handlung war langweilig und die Schauspieler waren schlecht.",
+    "10/10 would watch again",
+    "1/10. Avoid.",
+    "?!?! ...",
+    "meh",
+    "The director clearly had a vision, and the cast commits to it completely. " * 12,
+    "I kept checking my watch. The dialogue is clumsy, the jokes fall flat, and the twist is "
+    "visible from the opening scene. " * 10,
+    "At first I thought this would be another forgettable sequel, with the same tired jokes and "
+    "the same recycled villains. " * 8 + "But by the end I was won over: it is wonderful.",
+    "Great actors, great director, great budget. " * 10 + "Shame the film itself is awful.",
+    "My grandmother recommended it and she was right, as always.",
+    "The special effects were cheap but honestly that added to the charm.",
+    "Save your money.",
+    "A slow, thoughtful drama that rewards patience.",
+)
+
+
+def default_texts(n: int = VERIFY_N, split: str = "test") -> tuple[list[str], str]:
+    """(``n`` IMDb reviews, a fixed sample (seed 0), or :data:`SAMPLE_REVIEWS`; their source)."""
+    from reviewsense.data import read_table, resolve_imdb_dir
+
+    folder = resolve_imdb_dir()
+    path = Path(folder) / f"{split}.parquet" if folder is not None else None
+    if path is None or not path.is_file():
+        log.warning("no local IMDb data: verifying on %d built-in reviews", len(SAMPLE_REVIEWS))
+        return list(SAMPLE_REVIEWS), "built-in sample reviews"
+    frame = read_table(path)
+    frame = frame.sample(n=min(n, len(frame)), random_state=0)
+    return frame["text"].astype(str).tolist(), f"IMDb {split} ({path}), {len(frame)} reviews"
+
+
+def compare(
+    reference: Sequence[float],
+    candidate: Sequence[float],
+    tol: Tolerance,
+    min_agreement: float = 0.0,
+) -> tuple[dict, list[str]]:
+    """Compare P(positive) of a candidate with the reference.
+
+    Returns:
+        (metrics dict, list of failure messages — empty when within ``tol`` and
+        ``min_agreement``)
+    """
+    ref, cand = np.asarray(reference, float), np.asarray(candidate, float)
+    diff = np.abs(ref - cand)
+    agree = (ref >= 0.5) == (cand >= 0.5)
+    decisive = np.abs(ref - 0.5) > tol.max_abs_diff
+    m = {
+        "n_samples": int(ref.size),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "label_agreement": float(agree.mean()),
+        "decisive_samples": int(decisive.sum()),
+        "decisive_label_agreement": float(agree[decisive].mean()) if decisive.any() else 1.0,
+    }
+    failures = []
+    if m["max_abs_diff"] > tol.max_abs_diff:
+        failures.append(f"max |Δp| {m['max_abs_diff']:.4g} > {tol.max_abs_diff:g}")
+    if m["mean_abs_diff"] > tol.mean_abs_diff:
+        failures.append(f"mean |Δp| {m['mean_abs_diff']:.4g} > {tol.mean_abs_diff:g}")
+    if m["decisive_label_agreement"] < tol.min_label_agreement:
+        failures.append(
+            f"label agreement {m['decisive_label_agreement']:.3f} on "
+            f"{m['decisive_samples']} decisive samples < {tol.min_label_agreement:g}"
+        )
+    if m["label_agreement"] < min_agreement:
+        failures.append(
+            f"label agreement {m['label_agreement']:.4f} on {m['n_samples']} reviews "
+            f"< --min-agreement {min_agreement:g}"
+        )
+    return m, failures
+
+
+def verify_predictor(
+    model_dir: str | Path,
+    candidate,
+    texts: Sequence[str],
+    precision: str,
+    min_agreement: float = MIN_AGREEMENT,
+    num_threads: int | None = None,
+) -> tuple[dict, list[str]]:
+    """Score ``texts`` with PyTorch fp32 on ``model_dir`` and with ``candidate`` (a Predictor).
+
+    Returns:
+        (:func:`compare` metrics, failures) under ``TOLERANCES[precision]``.
+    """
+    from reviewsense.inference.predictor import Predictor
+
+    ref = Predictor.from_pretrained(
+        model_dir, backend="torch", precision="fp32", num_threads=num_threads
+    )
+    p_ref = [p.prob_positive for p in ref.predict(texts)]
+    p_cand = [p.prob_positive for p in candidate.predict(texts)]
+    return compare(p_ref, p_cand, TOLERANCES[precision], min_agreement)
+
+
+def verify_bf16(
+    model_dir: str | Path,
+    texts: Sequence[str],
+    min_agreement: float = MIN_AGREEMENT,
+    num_threads: int | None = None,
+) -> tuple[dict, list[str]]:
+    """The torch bf16 path checked exactly like an export (same texts, same limits)."""
+    from reviewsense.inference.predictor import Predictor
+
+    cand = Predictor.from_pretrained(
+        model_dir, backend="torch", precision="bf16", num_threads=num_threads
+    )
+    return verify_predictor(model_dir, cand, texts, "bf16", min_agreement, num_threads)
