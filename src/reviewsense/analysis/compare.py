@@ -10,7 +10,6 @@ import logging
 import os
 from pathlib import Path
 
-from reviewsense.analysis.diagnose import lower_is_better
 from reviewsense.analysis.report import (
     REPORT_HTML,
     REPORT_MD,
@@ -22,6 +21,7 @@ from reviewsense.analysis.report import (
     render_markdown,
     write_reports,
 )
+from reviewsense.analysis.series import lower_is_better
 from reviewsense.analysis.trainer_state import TrainerState, load_trainer_state
 from reviewsense.errors import DataError
 from reviewsense.jsonio import write_json

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reviewsense.analysis.diagnose import ema, epoch_boundaries, smoothing_span
+from reviewsense.analysis.series import ema, epoch_boundaries, smoothing_span
 from reviewsense.analysis.trainer_state import TrainerState
 
 LOSS_PNG = "loss.png"

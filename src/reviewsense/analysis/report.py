@@ -36,10 +36,12 @@ def default_output_dir(path: str | Path) -> Path:
     return (p.parent if p.is_file() else p) / ANALYSIS_DIR
 
 
-def load_and_diagnose(path: str | Path) -> tuple[TrainerState, dict]:
+def load_and_diagnose(
+    path: str | Path, eval_size: int | None = None
+) -> tuple[TrainerState, dict]:
     """Load a trainer state (any accepted path form) and diagnose it."""
     state = load_trainer_state(path)
-    return state, diagnose(state)
+    return state, diagnose(state, eval_size)
 
 
 def _fmt(v: object) -> str:
@@ -66,13 +68,19 @@ def _verdict(summary: dict) -> list[str]:
     over_txt = {True: "**yes**", False: "no", None: "cannot tell from this log"}[over]
     if over and summary.get("overfitting_start_epoch") is not None:
         over_txt += f" (eval gets worse after epoch {summary['overfitting_start_epoch']})"
+    over_txt += _detail_text(summary.get("overfitting_detail") or {})
     trend = (summary.get("loss_trend") or {}).get("trend")
     lr = summary.get("lr_schedule") or {}
     items = [
         f"Training loss: {trend or 'no training loss logged'}",
         f"Overfitting: {over_txt}",
         f"Recommended epochs: {_fmt(summary.get('recommended_epochs'))}; checkpoint: "
-        f"{_fmt(summary.get('recommended_checkpoint'))}",
+        f"{_fmt(summary.get('recommended_checkpoint'))}"
+        + (
+            f" (lowest eval loss: {summary['recommended_checkpoint_by_loss']})"
+            if summary.get("recommended_checkpoint_by_loss")
+            else ""
+        ),
         f"Learning-rate schedule: {_fmt(lr.get('shape'))}, warmup {_fmt(lr.get('warmup_steps'))} steps",
         f"Gradient-norm spikes: {(summary.get('grad_norm') or {}).get('spike_count', 'n/a (no grad_norm)')}",
     ]
@@ -82,6 +90,18 @@ def _verdict(summary: dict) -> list[str]:
             f"Lowest training loss: {low['value']} at step {low['step']} (epoch {low['epoch']})"
         )
     return items
+
+
+def _detail_text(d: dict) -> str:
+    """``; by loss: yes, by accuracy: no (noise ±0.02, binomial)`` for the verdict line."""
+    if not d:
+        return ""
+    parts = [f"by loss: {_fmt(d.get('by_loss'))}"]
+    if d.get("metric"):
+        parts.append(f"by {d['metric']}: {_fmt(d.get('by_metric'))}")
+    if d.get("noise_band") is not None:
+        parts.append(f"noise band ±{_fmt(d['noise_band'])} ({d.get('noise_source')})")
+    return " — " + ", ".join(parts)
 
 
 def build_blocks(summary: dict, plot_files: list[str], title: str | None = None) -> list[Block]:
@@ -262,7 +282,12 @@ def prepare_output_dir(out_dir: str | Path) -> Path:
     return out
 
 
-def analyze_run(path: str | Path, output_dir: str | Path | None = None, plots: bool = True) -> dict:
+def analyze_run(
+    path: str | Path,
+    output_dir: str | Path | None = None,
+    plots: bool = True,
+    eval_size: int | None = None,
+) -> dict:
     """Analyse one Trainer run and write its report files.
 
     Args:
@@ -270,6 +295,7 @@ def analyze_run(path: str | Path, output_dir: str | Path | None = None, plots: b
             ``trainer_state.json`` file.
         output_dir: where to write; default ``<path>/analysis`` (``<parent>/analysis`` for a file).
         plots: write PNG plots (and embed them in the HTML report).
+        eval_size: examples per evaluation, when known (binomial noise band).
 
     Returns:
         The summary dict (also written as ``summary.json``), with ``outputs`` listing the files.
@@ -278,7 +304,7 @@ def analyze_run(path: str | Path, output_dir: str | Path | None = None, plots: b
         DataError: for a missing path, unreadable or non-trainer-state JSON, or an output
             directory that cannot be created.
     """
-    state, summary = load_and_diagnose(path)
+    state, summary = load_and_diagnose(path, eval_size)
     out = prepare_output_dir(output_dir if output_dir is not None else default_output_dir(path))
     plot_paths: list[Path] = []
     if plots:

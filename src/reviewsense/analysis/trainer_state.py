@@ -9,6 +9,7 @@ metrics) and strict about form: a missing path, a file that is not JSON or JSON 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from reviewsense.errors import DataError
-from reviewsense.rundir import CHECKPOINTS_DIR, TRAINER_STATE
+from reviewsense.rundir import CHECKPOINTS_DIR, METRICS_JSON, TRAINER_STATE
+
+log = logging.getLogger(__name__)
 
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
@@ -30,6 +33,8 @@ EVAL_TIMING_KEYS = frozenset(
         "eval_model_preparation_time",
     }
 )
+# Eval keys that are neither quality metrics nor timing.
+_EVAL_NOT_METRICS = EVAL_TIMING_KEYS | {"eval_loss", "eval_samples"}
 # Keys of the end-of-training summary row the Trainer appends.
 _SUMMARY_KEYS = frozenset(
     {
@@ -51,6 +56,7 @@ class EvalRow:
     loss: float | None
     metrics: dict[str, float] = field(default_factory=dict)  # without the ``eval_`` prefix
     runtime_s: float | None = None
+    n_samples: int | None = None  # ``eval_samples`` when the run logged it
 
 
 @dataclass
@@ -72,6 +78,12 @@ class TrainerState:
     summary_row: dict | None
     notes: list[str] = field(default_factory=list)
     checkpoint_note: str | None = None
+    # Resume evidence, in log order: steps where the epoch counter went back while the step
+    # did not, and how many training steps were logged twice (a final eval is often repeated
+    # by design, so only training rows count).
+    epoch_resets: list[int] = field(default_factory=list)
+    repeated_train_steps: int = 0
+    run_metrics: dict | None = None  # reviewsense's metrics.json beside the state, if any
 
     @property
     def has_grad_norm(self) -> bool:
@@ -178,6 +190,11 @@ def _num(v: object) -> float | None:
     return float(v)
 
 
+def _count(v: object) -> int | None:
+    x = _num(v)
+    return int(x) if x is not None and math.isfinite(x) and x >= 1 else None
+
+
 def _kind(entry: dict) -> str:
     # Train rows ("loss") never carry eval_* keys; checking them first keeps long logs fast.
     if "loss" in entry:
@@ -219,6 +236,7 @@ def parse_trainer_state(data: dict, path: Path) -> TrainerState:
     n_dupes = 0
     out_of_order = False
     last_step = -math.inf
+    last_epoch, resets, repeated_train = -math.inf, [], 0
     for i, entry in enumerate(data["log_history"]):
         if not isinstance(entry, dict):
             continue
@@ -229,9 +247,11 @@ def parse_trainer_state(data: dict, path: Path) -> TrainerState:
                 out_of_order = True
             else:
                 last_step = step
+            last_epoch = _track_epoch(entry, step, last_epoch, resets)
         key = (kind, step)
         if key in latest:
             n_dupes += 1
+            repeated_train += kind == "train"
         latest[key] = (i, entry)
     if n_dupes:
         notes.append(
@@ -269,7 +289,19 @@ def parse_trainer_state(data: dict, path: Path) -> TrainerState:
         evals=evals,
         summary_row=summaries[-1] if summaries else None,
         notes=notes,
+        epoch_resets=resets,
+        repeated_train_steps=repeated_train,
     )
+
+
+def _track_epoch(entry: dict, step: int, last_epoch: float, resets: list[int]) -> float:
+    """Record ``step`` when the epoch counter drops by more than rounding (a resume)."""
+    ep = _num(entry.get("epoch"))
+    if ep is None or not math.isfinite(ep):
+        return last_epoch
+    if ep < last_epoch - 0.01 and step > 0:
+        resets.append(step)
+    return ep
 
 
 def _parse_evals(entries: list[dict]) -> tuple[list[EvalRow], dict[str, str]]:
@@ -278,7 +310,7 @@ def _parse_evals(entries: list[dict]) -> tuple[list[EvalRow], dict[str, str]]:
     for e in entries:
         metrics: dict[str, float] = {}
         for k, v in e.items():
-            if not k.startswith("eval_") or k == "eval_loss" or k in EVAL_TIMING_KEYS:
+            if not k.startswith("eval_") or k in _EVAL_NOT_METRICS:
                 continue
             x = _num(v)
             if x is None:
@@ -293,6 +325,7 @@ def _parse_evals(entries: list[dict]) -> tuple[list[EvalRow], dict[str, str]]:
                 loss=_num(e.get("eval_loss")),
                 metrics=metrics,
                 runtime_s=_num(e.get("eval_runtime")),
+                n_samples=_count(e.get("eval_samples")),
             )
         )
     return rows, skipped
@@ -313,4 +346,26 @@ def load_trainer_state(path: str | Path) -> TrainerState:
     file, note = locate_trainer_state(path)
     state = parse_trainer_state(_read_json(file), file)
     state.checkpoint_note = note
+    state.run_metrics = read_run_metrics(file)
     return state
+
+
+def read_run_metrics(state_file: Path) -> dict | None:
+    """reviewsense's ``metrics.json`` for the run that wrote ``state_file``, if there is one.
+
+    Looks beside the state and up to two folders up (``<run>/checkpoints/checkpoint-N/``).
+    Only a file with reviewsense's ``best`` or ``validation`` key counts; an unreadable one
+    is ignored (it only adds the eval size and the run's own choice of epoch).
+    """
+    for folder in list(state_file.resolve().parents)[:3]:
+        f = folder / METRICS_JSON
+        if not f.is_file():
+            continue
+        try:
+            data = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            log.warning("%s: unreadable, ignored", f)
+            continue
+        if isinstance(data, dict) and ("best" in data or "validation" in data):
+            return data
+    return None
