@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reviewsense.analysis.diagnose import diagnose, worsening
+from reviewsense.analysis.diagnose import diagnose
+from reviewsense.analysis.overfitting import series_verdict
 from reviewsense.analysis.trainer_state import load_trainer_state, parse_trainer_state
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +83,11 @@ def test_03_last_epoch_uptick_with_f1_improving_is_not_overfitting():
     assert s["overfitting"] is False
     assert s["selection_metric"] == "f1_macro"  # recognised from best_metric
     msg = next(f["message"] for f in s["findings"] if f["kind"] == "no_overfitting")
-    assert "not a trend" in msg and "f1_macro" in msg
+    assert "within the band" in msg and "f1_macro" in msg
+    assert s["overfitting_detail"]["metric_source"] == "metric_for_best_model"
+    # lowest eval loss is at epoch 2: named, but the user's metric wins
+    assert s["recommended_checkpoint_by_loss"] == "checkpoint-1630"
+    assert "class_imbalance" in kinds(s)  # accuracy 0.918 vs macro-F1 0.653
     assert s["recommended_epochs"] == 3 and s["recommended_checkpoint"].endswith("checkpoint-2445")
     assert s["lr_schedule"]["shape"] == "linear" and s["lr_schedule"]["warmup_steps"] == 250
 
@@ -92,11 +97,17 @@ def test_05_severe_overfitting_from_epoch_5():
     s = analyse_fixture("05")
     assert s["overfitting"] is True
     assert s["overfitting_start_epoch"] == 5
-    assert s["recommended_epochs"] == 5 and s["recommended_checkpoint"] == "checkpoint-490"
-    ev = next(f for f in s["findings"] if f["kind"] == "overfitting")["evidence"]
-    assert ev["eval_loss_best"]["value"] == pytest.approx(0.8195, abs=1e-4)
-    assert ev["eval_loss_last"]["value"] == pytest.approx(1.2864, abs=1e-4)
+    d = s["overfitting_detail"]
+    assert d["by_loss"] is True and d["metric"] == "accuracy" and d["metric_source"] == "inferred"
+    # accuracy plateaus at ~0.82 (last within the noise band of its 0.83 peak): not by metric
+    assert d["by_metric"] is False
+    assert s["recommended_checkpoint"] == "checkpoint-1666"  # best accuracy, epoch 17
+    assert s["recommended_checkpoint_by_loss"] == "checkpoint-490"
+    ev = next(f for f in s["findings"] if f["kind"] == "overfitting")["evidence"]["by_loss"]
+    assert ev["best"]["value"] == pytest.approx(0.8195, abs=1e-4)
+    assert ev["last"]["value"] == pytest.approx(1.2864, abs=1e-4)
     assert ev["train_loss_fell_after_best"] is True
+    assert "metric_loss_disagree" in kinds(s)
     assert "incomplete_run" in kinds(s)  # step 4500 of 9800
 
 
@@ -235,17 +246,19 @@ def test_loss_trend_plateau_and_rising():
 
 
 @pytest.mark.parametrize(
-    ("values", "higher", "expected"),
+    ("values", "lower", "band", "expected"),
     [
-        ([0.395, 0.416, 0.389], False, (2, "best_at_end")),
-        ([0.325, 0.303, 0.308], False, (1, "uptick")),
-        ([0.5, 0.4, 0.45, 0.41], False, (1, "recovered")),
-        ([0.5, 0.4, 0.45, 0.5], False, (1, "sustained")),
-        ([0.8, 0.9, 0.85, 0.84], True, (1, "sustained")),
+        ([0.395, 0.416, 0.389], True, 0.02, (False, 2, "best_at_end")),
+        ([0.325, 0.303, 0.308], True, 0.015, (False, 1, "within_noise")),
+        ([0.40, 0.30, 0.36], True, 0.015, (None, 1, "unsettled")),
+        ([0.5, 0.4, 0.45, 0.5], True, 0.02, (True, 1, "sustained")),
+        ([0.5, 0.4, 0.401, 0.5], True, 0.02, (None, 1, "unsettled")),  # one later eval at best
+        ([0.8, 0.9, 0.85, 0.84], False, 0.01, (True, 1, "sustained")),
+        ([0.8, 0.9], False, 0.01, (None, 1, "too_few")),
     ],
 )
-def test_worsening_patterns(values, higher, expected):
-    assert worsening(values, higher, 0.02, 0.05) == expected
+def test_series_verdict_patterns(values, lower, band, expected):
+    assert series_verdict(values, lower, band, 0.005) == expected
 
 
 def test_eval_rising_without_train_loss_is_undetermined():

@@ -16,7 +16,8 @@ FIXTURES = ROOT.parent / "shared" / "fixtures" / "trainer_states"
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared fixtures not present")
 CONTRACT_KEYS = {
     "run", "loss_table", "lowest_loss", "final_loss", "lr_schedule", "spikes", "eval",
-    "overfitting", "recommended_epochs", "findings",
+    "overfitting", "overfitting_detail", "recommended_epochs", "recommended_checkpoint",
+    "recommended_checkpoint_by_loss", "findings",
 }  # fmt: skip
 RUN_KEYS = {"global_step", "epochs", "train_batch_size", "logging_steps", "eval_steps", "save_steps",
             "best_model_checkpoint", "best_metric"}  # fmt: skip
@@ -37,7 +38,12 @@ def test_run_dir_default_output_and_contract(tmp_path):
     assert summary["outputs"]["dir"] == str(out)
     on_disk = json.loads((out / "summary.json").read_text())
     assert CONTRACT_KEYS <= on_disk.keys() and RUN_KEYS <= on_disk["run"].keys()
-    assert on_disk["overfitting"] is True and on_disk["recommended_epochs"] == 5
+    # Overfitting by loss from epoch 5; accuracy (the inferred metric) is best at epoch 17,
+    # so the recommendation follows accuracy and names the lowest-loss checkpoint too.
+    assert on_disk["overfitting"] is True and on_disk["overfitting_start_epoch"] == 5
+    assert on_disk["overfitting_detail"]["by_loss"] is True
+    assert on_disk["recommended_epochs"] == 17
+    assert on_disk["recommended_checkpoint_by_loss"] == "checkpoint-490"
     assert "checkpoint-4500" in on_disk["run"]["checkpoint_note"]
     assert {"shape", "warmup_steps", "start", "peak", "end"} <= on_disk["lr_schedule"].keys()
     for name in (

@@ -10,6 +10,7 @@ import logging
 import os
 from pathlib import Path
 
+from reviewsense.analysis.diagnose import HEALTH_KINDS
 from reviewsense.analysis.report import (
     REPORT_HTML,
     REPORT_MD,
@@ -19,6 +20,7 @@ from reviewsense.analysis.report import (
     prepare_output_dir,
     render_html,
     render_markdown,
+    thin,
     write_reports,
 )
 from reviewsense.analysis.series import lower_is_better
@@ -57,7 +59,9 @@ def default_comparison_dir(paths: list[str | Path]) -> Path:
     return Path(os.path.commonpath(dirs)) / COMPARISON_DIR
 
 
-def _load(item: str | Path | dict) -> tuple[TrainerState | None, dict, str]:
+def _load(
+    item: str | Path | dict, eval_size: int | None = None
+) -> tuple[TrainerState | None, dict, str]:
     """(state or None, summary, label source) for a path or an already computed summary."""
     if isinstance(item, dict):
         src = (item.get("run") or {}).get("trainer_state")
@@ -68,7 +72,7 @@ def _load(item: str | Path | dict) -> tuple[TrainerState | None, dict, str]:
             except DataError:
                 log.warning("cannot reload %s for curves; comparing its summary only", src)
         return state, item, src or "run"
-    state, summary = load_and_diagnose(item)
+    state, summary = load_and_diagnose(item, eval_size)
     return state, summary, str(item)
 
 
@@ -96,7 +100,14 @@ def comparison_table(labels: list[str], summaries: list[dict]) -> dict:
     ]
     columns += [f"best_{m}" for m in metrics]
     columns += [
+        "selection_metric",
+        "best_selection_value",
         "overfitting",
+        "overfitting_by_loss",
+        "overfitting_by_metric",
+        "recommended_checkpoint",
+        "recommended_checkpoint_by_loss",
+        "health_findings",
         "recommended_epochs",
         "lr_schedule",
         "grad_norm_spikes",
@@ -117,8 +128,19 @@ def comparison_table(labels: list[str], summaries: list[dict]) -> dict:
         }
         for m in metrics:
             row[f"best_{m}"] = _best_eval(s, m)[0]
+        detail = s.get("overfitting_detail") or {}
+        key = s.get("selection_metric") or s.get("primary_metric") or "loss"
         row.update(
+            selection_metric=key,
+            best_selection_value=_best_eval(s, key)[0],
             overfitting=s.get("overfitting"),
+            overfitting_by_loss=detail.get("by_loss"),
+            overfitting_by_metric=detail.get("by_metric"),
+            recommended_checkpoint=s.get("recommended_checkpoint"),
+            recommended_checkpoint_by_loss=s.get("recommended_checkpoint_by_loss"),
+            health_findings=",".join(
+                sorted({f["kind"] for f in s.get("findings", [])} & set(HEALTH_KINDS))
+            ),
             recommended_epochs=s.get("recommended_epochs"),
             lr_schedule=(s.get("lr_schedule") or {}).get("shape"),
             grad_norm_spikes=(s.get("grad_norm") or {}).get("spike_count"),
@@ -128,11 +150,38 @@ def comparison_table(labels: list[str], summaries: list[dict]) -> dict:
     return {"columns": columns, "rows": rows}
 
 
+def aligned_evals(labels: list[str], summaries: list[dict]) -> dict:
+    """Runs lined up on the same steps: each run's selection metric and eval loss per step.
+
+    Returns:
+        ``{"steps": [...], "runs": {label: {"metric": name, "values": [...], "eval_loss":
+        [...]}}}``; None where a run did not evaluate at that step.
+    """
+    steps = sorted({r["step"] for s in summaries for r in s.get("eval") or []})
+    runs = {}
+    for label, s in zip(labels, summaries, strict=True):
+        key = s.get("selection_metric") or s.get("primary_metric") or "loss"
+        by_step = {r["step"]: r for r in s.get("eval") or []}
+        runs[label] = {
+            "metric": key,
+            "values": [
+                (by_step[t]["eval_loss"] if key == "loss" else by_step[t]["metrics"].get(key))
+                if t in by_step
+                else None
+                for t in steps
+            ],
+            "eval_loss": [by_step[t]["eval_loss"] if t in by_step else None for t in steps],
+        }
+    return {"steps": steps, "runs": runs}
+
+
 def _leaders(table: dict) -> list[dict]:
     """Which run is best on final train loss, eval loss and each eval metric."""
     out = []
     for col in table["columns"]:
-        if col.endswith("_epoch") or (col != "final_loss" and not col.startswith("best_")):
+        if col.endswith("_epoch") or col == "best_selection_value":
+            continue
+        if col != "final_loss" and not col.startswith("best_"):
             continue
         vals = [(r[col], r["run"]) for r in table["rows"] if isinstance(r.get(col), int | float)]
         if len(vals) < 2:
@@ -154,6 +203,7 @@ def compare_runs(
     output_dir: str | Path,
     plots: bool = True,
     labels: list[str] | None = None,
+    eval_size: int | None = None,
 ) -> dict:
     """Analyse and compare several runs; write the comparison and a report per run.
 
@@ -164,6 +214,7 @@ def compare_runs(
         output_dir: comparison folder; per-run reports go to ``<output_dir>/runs/<label>/``.
         plots: write overlay and per-run PNG plots.
         labels: display names, one per run (default: the run folder names).
+        eval_size: examples per evaluation for every run, when known.
 
     Returns:
         ``{"runs": [{"label", "source", "summary"}], "comparison": {"columns", "rows"},
@@ -174,7 +225,7 @@ def compare_runs(
     """
     if labels is not None and len(labels) != len(paths_or_summaries):
         raise DataError(f"got {len(labels)} labels for {len(paths_or_summaries)} runs")
-    loaded = [_load(item) for item in paths_or_summaries]
+    loaded = [_load(item, eval_size) for item in paths_or_summaries]
     names = _unique(
         labels
         or [
@@ -200,7 +251,8 @@ def compare_runs(
         runs.append({"label": name, "source": src, "report_dir": str(run_dir), "summary": summary})
 
     table = comparison_table(names, [r["summary"] for r in runs])
-    result = {"runs": runs, "comparison": table, "findings": _leaders(table)}
+    aligned = aligned_evals(names, [r["summary"] for r in runs])
+    result = {"runs": runs, "comparison": table, "aligned": aligned, "findings": _leaders(table)}
     plot_files = []
     if plots:
         from reviewsense.analysis.plots import plot_comparison
@@ -226,6 +278,14 @@ def _blocks(result: dict, plot_files: list[str]) -> list[Block]:
     )
     if result["findings"]:
         b.append(("ul", [f["message"] for f in result["findings"]]))
+    al = result.get("aligned") or {}
+    if al.get("steps"):
+        names = list(al["runs"])
+        rows = [
+            [t] + [al["runs"][n]["values"][i] for n in names] for i, t in enumerate(al["steps"])
+        ]
+        head = ["step"] + [f"{n} ({al['runs'][n]['metric']})" for n in names]
+        b += [("h2", "Evaluations lined up by step"), ("table", head, thin(rows))]
     for f in plot_files:
         b.append(("img", f, f.removesuffix(".png").replace("_", " ")))
     b.append(("h2", "Runs"))

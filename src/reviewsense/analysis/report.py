@@ -36,9 +36,7 @@ def default_output_dir(path: str | Path) -> Path:
     return (p.parent if p.is_file() else p) / ANALYSIS_DIR
 
 
-def load_and_diagnose(
-    path: str | Path, eval_size: int | None = None
-) -> tuple[TrainerState, dict]:
+def load_and_diagnose(path: str | Path, eval_size: int | None = None) -> tuple[TrainerState, dict]:
     """Load a trainer state (any accepted path form) and diagnose it."""
     state = load_trainer_state(path)
     return state, diagnose(state, eval_size)
@@ -54,7 +52,7 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
-def _thin(rows: list, limit: int = MAX_TABLE_ROWS) -> list:
+def thin(rows: list, limit: int = MAX_TABLE_ROWS) -> list:
     """At most ``limit`` rows, evenly spaced, always keeping the last."""
     if len(rows) <= limit:
         return rows
@@ -140,7 +138,7 @@ def build_blocks(summary: dict, plot_files: list[str], title: str | None = None)
             (
                 "table",
                 ["epoch", "logs", "mean loss", "smoothed at end", "change vs prev"],
-                _thin(rows),
+                thin(rows),
             )
         )
 
@@ -153,9 +151,7 @@ def build_blocks(summary: dict, plot_files: list[str], title: str | None = None)
             + [r["metrics"].get(n) for n in names]
             for r in ev
         ]
-        b.append(
-            ("table", ["epoch", "step", "eval loss", "train loss", "gap", *names], _thin(rows))
-        )
+        b.append(("table", ["epoch", "step", "eval loss", "train loss", "gap", *names], thin(rows)))
     else:
         b.append(("p", "No evaluation entries in the log."))
     if "eval.png" in plot_files:

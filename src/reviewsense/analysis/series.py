@@ -22,7 +22,9 @@ SPIKE_MIN_RATIO = 3.0  # and at least this many times the local median
 NOISE_Z = 1.96
 METRIC_NOISE_FLOOR = 0.01  # relative to the best value of a quality metric
 LOSS_NOISE_FLOOR = 0.05  # relative to the lowest eval loss
-MIN_SERIES_FOR_MAD = 3  # successive differences needed for a series-based estimate
+# Evaluations needed for a series-based estimate: with fewer, the one real change in the
+# series dominates the spread of its differences and the band would swallow it.
+MIN_EVALS_FOR_SERIES_NOISE = 5
 
 _LOWER_IS_BETTER = ("loss", "error", "wer", "cer", "perplexity", "mse", "mae", "rmse")
 
@@ -172,7 +174,7 @@ def series_band(values: list[float]) -> float | None:
     """
     v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
     d = np.diff(v)
-    if d.size < MIN_SERIES_FOR_MAD - 1:
+    if v.size < MIN_EVALS_FOR_SERIES_NOISE:
         return None
     dev = np.abs(d - np.median(d))
     mad = float(np.median(dev))
