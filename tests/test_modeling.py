@@ -75,6 +75,53 @@ def test_load_for_training_distilbert(tiny_distilbert):
     assert model.config.id2label == {0: "negative", 1: "positive"}
 
 
+def test_attention_dropout_override_bert(tiny_bert):
+    model, _ = modeling.load_for_training(str(tiny_bert), attention_dropout=0.0)
+    assert model.config.attention_probs_dropout_prob == 0.0
+    assert model.config.hidden_dropout_prob > 0  # only attention dropout changes
+    kept, _ = modeling.load_for_training(str(tiny_bert))
+    assert kept.config.attention_probs_dropout_prob > 0  # None keeps the checkpoint's value
+
+
+def test_attention_dropout_override_distilbert(tiny_distilbert):
+    model, _ = modeling.load_for_training(str(tiny_distilbert), attention_dropout=0.0)
+    assert model.config.attention_dropout == 0.0
+
+
+def _attention_ops(model, tok) -> set[str]:
+    """SDPA op names of one bf16-autocast training step on a padded batch."""
+    import torch
+    from torch.profiler import profile
+
+    model.train()
+    batch = tok(["short", "a longer review with padding in the batch"], padding=True)
+    batch = {k: torch.tensor(v) for k, v in batch.items()}
+    with profile() as prof, torch.autocast("cpu", dtype=torch.bfloat16):
+        model(**batch, labels=torch.tensor([0, 1])).loss.backward()
+    return {e.name for e in prof.events() if "scaled_dot_product" in e.name}
+
+
+def test_attention_dropout_zero_trains_on_fused_sdpa_kernel(tiny_bert):
+    fused, tok = modeling.load_for_training(str(tiny_bert), attention_dropout=0.0)
+    ops = _attention_ops(fused, tok)
+    assert any("flash_attention" in n for n in ops), ops
+    assert "aten::_scaled_dot_product_attention_math" not in ops
+    math, _ = modeling.load_for_training(str(tiny_bert))  # dropout 0.1: the math fallback
+    assert "aten::_scaled_dot_product_attention_math" in _attention_ops(math, tok)
+
+
+def test_freeze_word_embeddings(tiny_bert):
+    import torch
+
+    model, tok = modeling.load_for_training(str(tiny_bert))
+    emb = model.get_input_embeddings().weight
+    assert modeling.freeze_word_embeddings(model) == emb.numel()
+    batch = {k: torch.tensor(v) for k, v in tok(["a review"]).items()}
+    model(**batch, labels=torch.tensor([1])).loss.backward()
+    assert emb.grad is None
+    assert model.classifier.weight.grad is not None
+
+
 def test_folder_without_weights(tiny_bert, tmp_path):
     d = tmp_path / "noweights"
     shutil.copytree(tiny_bert, d, ignore=shutil.ignore_patterns("*.safetensors"))

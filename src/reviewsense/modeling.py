@@ -121,8 +121,44 @@ def load_tokenizer(name: str):
         raise _offline_hint(name, e) from None
 
 
-def load_for_training(name: str):
+# Config keys that hold the attention-probability dropout, by architecture family.
+_ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
+
+
+def _speed_overrides(src: str, attention_dropout: float | None) -> dict:
+    """``from_pretrained`` kwargs overriding the attention-probability dropout (or none).
+
+    transformers already picks SDPA attention where the architecture supports it, but an
+    attention dropout > 0 in training makes PyTorch's CPU SDPA take its math fallback
+    (explicit bmm + softmax + dropout mask) instead of the fused flash kernel.
+    """
+    from transformers import AutoConfig
+
+    kwargs: dict = {}
+    if attention_dropout is None:
+        return kwargs
+    config = AutoConfig.from_pretrained(src)
+    keys = [k for k in _ATTENTION_DROPOUT_KEYS if hasattr(config, k)]
+    if not keys:
+        log.warning("model config has no attention dropout key; attention_dropout ignored")
+    kwargs.update({k: float(attention_dropout) for k in keys})
+    return kwargs
+
+
+def freeze_word_embeddings(model) -> int:
+    """Freeze the token-embedding matrix (no dense vocab x hidden gradient); return its size."""
+    emb = model.get_input_embeddings()
+    emb.weight.requires_grad_(False)
+    return emb.weight.numel()
+
+
+def load_for_training(name: str, attention_dropout: float | None = None):
     """Load a sequence classifier with 2 labels and our label map (safetensors only).
+
+    Args:
+        name: model name (see :func:`resolve_model`).
+        attention_dropout: override of the attention-probability dropout (None = the
+            checkpoint's value; 0 lets training use the fused SDPA kernel).
 
     Returns:
         (model, tokenizer)
@@ -139,6 +175,7 @@ def load_for_training(name: str):
             label2id=LABEL2ID,
             use_safetensors=True,  # never unpickle weights
             trust_remote_code=False,
+            **_speed_overrides(src, attention_dropout),
         )
     except OSError as e:
         if Path(src).exists():
@@ -151,9 +188,10 @@ def load_for_training(name: str):
             f"'{name}' has no [CLS]/[SEP] tokens; reviewsense needs a BERT-style encoder"
         )
     log.info(
-        "model %s (%s): %.1fM parameters",
+        "model %s (%s): %.1fM parameters, attention %s",
         name,
         src,
         sum(p.numel() for p in model.parameters()) / 1e6,
+        getattr(model.config, "_attn_implementation", "?"),
     )
     return model, tokenizer
