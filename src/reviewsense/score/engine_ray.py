@@ -43,18 +43,37 @@ class BlockScorer:
         self.keep_columns = tuple(keep_columns)
 
     def __call__(self, batch: dict) -> dict:
-        """``batch``: columns of BlockSpec (one row per block) -> columns of BlockResult."""
+        """``batch``: columns of BlockSpec (one row per block) -> columns of BlockResult.
+
+        A user error (bad file, missing column) travels back as data in ``failure``
+        ("ClassName: message") so the driver can raise it as one line; Ray would wrap it in
+        its own exception with the actor's traceback.
+        """
         from reviewsense.score.blocks import score_block
 
-        n = len(batch["name"])
-        specs = [BlockSpec.from_dict({k: batch[k][i] for k in batch}) for i in range(n)]
-        results = [score_block(s, self.predictor, self.out_dir, self.keep_columns) for s in specs]
-        return {
-            "name": [r.name for r in results],
-            "rows": [r.rows for r in results],
-            "errors": [json.dumps(r.errors) for r in results],  # reason -> count, as JSON
-            "seconds": [r.seconds for r in results],
-        }
+        out: dict[str, list] = {"name": [], "rows": [], "errors": [], "seconds": [], "failure": []}
+        for i in range(len(batch["name"])):
+            spec = BlockSpec.from_dict({k: batch[k][i] for k in batch})
+            try:
+                r = score_block(spec, self.predictor, self.out_dir, self.keep_columns)
+                failure = ""
+            except ReviewsenseError as e:
+                r, failure = BlockResult(spec.name, 0), f"{type(e).__name__}: {e}"
+            out["name"].append(r.name)
+            out["rows"].append(r.rows)
+            out["errors"].append(json.dumps(r.errors))  # reason -> count, Arrow-friendly
+            out["seconds"].append(r.seconds)
+            out["failure"].append(failure)
+        return out
+
+
+def _raise_failure(failure: str) -> None:
+    """Re-raise an actor's user error (see BlockScorer.__call__) as the same class."""
+    from reviewsense import errors
+
+    name, _, message = failure.partition(": ")
+    cls = getattr(errors, name, errors.ReviewsenseError)
+    raise cls(message)
 
 
 def _init_ray(ray, address: str | None) -> bool:
@@ -70,20 +89,6 @@ def _init_ray(ray, address: str | None) -> bool:
             include_dashboard=False,
         )
     return True
-
-
-def _user_error(exc: BaseException) -> ReviewsenseError | None:
-    """The ReviewsenseError an actor raised, unwrapped from Ray's exception wrappers."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, ReviewsenseError):
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, ReviewsenseError):
-                exc = cause
-            return type(exc)(str(exc).strip().splitlines()[-1].split(": ", 1)[-1])
-        exc = getattr(exc, "cause", None) or exc.__cause__
-    return None
 
 
 def run_ray(pending: list[BlockSpec], config, on_block: Callable[[BlockResult], None]) -> None:
@@ -117,15 +122,11 @@ def run_ray(pending: list[BlockSpec], config, on_block: Callable[[BlockResult], 
             compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=threads,
         )
-        try:
-            for row in ds.iter_rows():
-                errors = json.loads(row["errors"])
-                on_block(BlockResult(row["name"], int(row["rows"]), errors, float(row["seconds"])))
-        except Exception as e:
-            user = _user_error(e)
-            if user is None:
-                raise
-            raise user from None
+        for row in ds.iter_rows():
+            if row["failure"]:
+                _raise_failure(row["failure"])
+            errors = json.loads(row["errors"])
+            on_block(BlockResult(row["name"], int(row["rows"]), errors, float(row["seconds"])))
     finally:
         if started:
             ray.shutdown()
