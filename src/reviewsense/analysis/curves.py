@@ -113,7 +113,7 @@ def _loss_by_epoch(state: TrainerState, smooth: np.ndarray) -> list[dict]:
                 "n_logs": int(sel.sum()),
                 "mean_loss": rnd(mean, 5),
                 "smoothed_end": rnd(float(sm[sel][-1]), 5),
-                "change_vs_prev": None if prev is None else rnd((mean - prev) / prev, 3),
+                "change_vs_prev": None if not prev else rnd((mean - prev) / prev, 3),
             }
         )
         prev = mean

@@ -165,6 +165,8 @@ def diagnose(state: TrainerState, eval_size: int | None = None) -> dict:
     over, f_over = overfitting_analysis(state, rows, eval_size)
     if not rows and not state.n_train:
         f_over = []
+    health = health_checks(state, rows)
+    _no_verdict_without_learning(over, f_over, health)
     return {
         "schema": "reviewsense.analyze/2",
         "run": run,
@@ -180,14 +182,38 @@ def diagnose(state: TrainerState, eval_size: int | None = None) -> dict:
         "eval": rows,
         **over,
         "epoch_boundaries": [{"epoch": k, "step": s} for k, s in epoch_boundaries(state)][:1000],
-        "findings": findings
-        + f_loss
-        + f_lr
-        + f_grad
-        + f_lspikes
-        + f_over
-        + health_checks(state, rows),
+        "findings": findings + f_loss + f_lr + f_grad + f_lspikes + f_over + health,
     }
+
+
+def _no_verdict_without_learning(over: dict, f_over: list[dict], health: list[dict]) -> None:
+    """A model stuck at the uniform-guess loss has no checkpoint worth recommending.
+
+    Neither "no overfitting" nor "use epoch N" is a useful answer then: both become None and
+    the reason says why (the ``not_learning`` finding carries the numbers).
+    """
+    stuck = [
+        f for f in health if f["kind"] == "not_learning" and f["evidence"].get("classes_guess")
+    ]
+    if not stuck:
+        return
+    over.update(
+        overfitting=None,
+        overfitting_start_epoch=None,
+        recommended_epochs=None,
+        recommended_checkpoint=None,
+        recommended_step=None,
+        recommended_checkpoint_by_loss=None,
+        recommended_reason="none: the model did not learn (see not_learning)",
+    )
+    for f in f_over:
+        if f["kind"] in ("overfitting", "no_overfitting"):
+            f["kind"] = "overfitting_undeterminable"
+            f["message"] = (
+                "The model did not learn (see not_learning), so there is no overfitting verdict "
+                "and no checkpoint to recommend. Series as logged: "
+                + f["message"].split(" Recommended:")[0]
+            )
 
 
 def finding_kinds(summary: dict) -> set[str]:
