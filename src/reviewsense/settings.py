@@ -57,3 +57,28 @@ class ServiceSettings(CoreSettings):
     flag_poll_s: float = Field(default=0.25, gt=0.0)  # REVIEWSENSE_FLAG_POLL_S: SSE poll period
     key_cache_s: float = Field(default=5.0, ge=0.0)  # REVIEWSENSE_KEY_CACHE_S: revocation delay
     backend: str = "auto"  # REVIEWSENSE_BACKEND: Predictor backend (auto | torch | onnx)
+
+    @classmethod
+    def from_flags(cls, given: dict, flags: dict[str, str]) -> ServiceSettings:
+        """Environment (REVIEWSENSE_*) overridden by the flags given, validated like the env.
+
+        Args:
+            given: field -> value of the flags the user passed (None = not given).
+            flags: field -> flag name, for error messages.
+
+        Raises:
+            ConfigError: naming the flag (or environment variable) and what is allowed.
+        """
+        from pydantic import ValidationError
+
+        from reviewsense.errors import ConfigError
+
+        values = {k: v for k, v in given.items() if v is not None}
+        try:
+            return cls(**values)
+        except ValidationError as e:
+            err = e.errors()[0]
+            field = str(err["loc"][0]) if err["loc"] else ""
+            where = flags.get(field, field) if field in values else f"REVIEWSENSE_{field.upper()}"
+            msg = err["msg"].replace("Value error, ", "")
+            raise ConfigError(f"{where}: {msg} (got {err.get('input')!r})") from None

@@ -126,3 +126,27 @@ def thread_server(fixed_predictor):
     yield _make
     for s in servers:
         s.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A redis-server for the session; skips (with the reason) only when none can start."""
+    from redis_server import RedisUnavailable, start_redis
+
+    try:
+        server = start_redis()
+    except RedisUnavailable as e:
+        pytest.skip(f"Redis unavailable: {e}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def redis_url(redis_server) -> Iterator[str]:
+    """The session's server, emptied before each test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    yield redis_server.url

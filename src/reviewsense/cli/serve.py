@@ -61,30 +61,18 @@ FLAGS = {
 }
 
 
-def build_settings(args: argparse.Namespace, flags: dict[str, str] = FLAGS):
-    """ServiceSettings from the environment (REVIEWSENSE_*) and the flags given, validated.
-
-    Flags are passed to the constructor, so pydantic checks them like environment values.
+def build_settings(args: argparse.Namespace):
+    """ServiceSettings from the environment and the flags given (validated by pydantic).
 
     Raises:
         ConfigError: naming the flag (or environment variable) and the allowed values.
     """
-    from pydantic import ValidationError
-
     from reviewsense.errors import ConfigError
     from reviewsense.settings import ServiceSettings
 
-    given = {field: getattr(args, flag[2:].replace("-", "_")) for field, flag in flags.items()}
-    given = {k: v for k, v in given.items() if v is not None}
-    try:
-        settings = ServiceSettings(**given)
-    except ValidationError as e:
-        err = e.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else ""
-        where = flags.get(field, "") if field in given else f"REVIEWSENSE_{field.upper()}"
-        msg = err["msg"].replace("Value error, ", "")
-        raise ConfigError(f"{where}: {msg} (got {err.get('input')!r})") from None
-    if not 0 < getattr(args, "port", 1) < 65536:
+    given = {field: getattr(args, flag[2:].replace("-", "_")) for field, flag in FLAGS.items()}
+    settings = ServiceSettings.from_flags(given, FLAGS)
+    if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be 1-65535, got {args.port}")
     return settings
 

@@ -191,6 +191,30 @@ def existing_event_keys(session: Session, *, keys: Sequence[str]) -> set[str]:
     return {k for k in session.scalars(q) if k is not None}
 
 
+def flags_by_event_keys(session: Session, *, keys: Sequence[str]) -> list[dict]:
+    """Flags of the reviews stored for these event keys (what the consumer publishes)."""
+    if not keys:
+        return []
+    q = (
+        select(Flag, Review.event_key, Review.user_id)
+        .join(Review, Review.id == Flag.review_id)
+        .where(Review.event_key.in_(list(keys)))
+        .order_by(Flag.id)
+    )
+    return [
+        {
+            "flag_id": f.id,
+            "review_id": f.review_id,
+            "title_id": f.title_id,
+            "user_id": user_id,
+            "prob_negative": f.prob_negative,
+            "threshold": f.threshold,
+            "event_key": key,
+        }
+        for f, key, user_id in session.execute(q)
+    ]
+
+
 def count_reviews(session: Session) -> int:
     return int(session.scalar(select(func.count(Review.id))) or 0)
 
@@ -269,7 +293,7 @@ def resolve_flag(
 # --------------------------------------------------------------------------- titles
 
 
-def _share(pos, n):
+def share_of(pos, n):
     """pos / n as a float, NULL when n is 0 (portable across SQLite and PostgreSQL)."""
     return cast(pos, Float) / func.nullif(n, 0)
 
@@ -298,8 +322,8 @@ def title_stats(
     p7 = func.coalesce(func.sum(case((and_(last7, is_pos), 1), else_=0)), 0)
     nprev = func.coalesce(func.sum(case((prev7, 1), else_=0)), 0)
     pprev = func.coalesce(func.sum(case((and_(prev7, is_pos), 1), else_=0)), 0)
-    share = _share(pos, n)
-    share7, share_prev = _share(p7, n7), _share(pprev, nprev)
+    share = share_of(pos, n)
+    share7, share_prev = share_of(p7, n7), share_of(pprev, nprev)
     trend = share7 - share_prev
     q = (
         select(
@@ -400,83 +424,3 @@ def flags_by_ids(session: Session, *, ids: Sequence[int]) -> list[dict]:
         return []
     rows = session.execute(_flag_query().where(Flag.id.in_(list(ids))).order_by(Flag.id)).all()
     return [flag_to_dict(f, r, n) for f, r, n in rows]
-
-
-# --------------------------------------------------------------------------- viewers
-
-USER_SORTS = ("negative_share", "negative_count", "recent")
-
-
-def user_stats(
-    session: Session, *, sort: str, since: dt.datetime | None, limit: int, offset: int
-) -> list[dict]:
-    """Viewers (reviews with a user_id, since ``since``): counts, negative share, last review,
-    open flags; worst first for the negative sorts, most recent first for ``recent``."""
-    if sort not in USER_SORTS:
-        raise ValueError(f"sort must be one of {', '.join(USER_SORTS)}")
-    n = func.count(Review.id)
-    neg = func.coalesce(func.sum(case((Review.label == "negative", 1), else_=0)), 0)
-    is_open = and_(Flag.id.is_not(None), Flag.status == "open")
-    open_flags = func.coalesce(func.sum(case((is_open, 1), else_=0)), 0)
-    last = func.max(Review.created_at)
-    share = _share(neg, n)
-    q = (
-        select(
-            Review.user_id,
-            n.label("reviews"),
-            neg.label("negative"),
-            share.label("share"),
-            last.label("last"),
-            open_flags.label("open_flags"),
-        )
-        .outerjoin(Flag, Flag.review_id == Review.id)
-        .where(Review.user_id.is_not(None))
-        .group_by(Review.user_id)
-    )
-    if since is not None:
-        q = q.where(Review.created_at >= since)
-    keys = {"negative_share": (share, neg), "negative_count": (neg, share), "recent": (last, neg)}
-    first, second = keys[sort]
-    q = q.order_by(first.desc().nulls_last(), second.desc(), Review.user_id)
-    return [
-        {
-            "user_id": row.user_id,
-            "reviews": int(row.reviews),
-            "negative": int(row.negative),
-            "negative_share": row.share,
-            "last_review_at": row.last,
-            "open_flags": int(row.open_flags),
-        }
-        for row in session.execute(q.limit(limit).offset(offset))
-    ]
-
-
-def user_reviews(
-    session: Session, *, user_id: str, limit: int, cursor: int | None
-) -> tuple[list[dict], int | None]:
-    """One viewer's reviews newest first (keyset by id), each with its flag, if any."""
-    q = (
-        select(Review, Title.name, Flag)
-        .join(Title, Title.id == Review.title_id)
-        .outerjoin(Flag, Flag.review_id == Review.id)
-        .where(Review.user_id == user_id)
-    )
-    if cursor is not None:
-        q = q.where(Review.id < cursor)
-    rows = session.execute(q.order_by(Review.id.desc()).limit(limit + 1)).all()
-    items = [
-        {
-            "id": r.id,
-            "title_id": r.title_id,
-            "title_name": name,
-            "text": r.text,
-            "rating": r.rating,
-            "label": r.label,
-            "prob_negative": r.prob_negative,
-            "created_at": r.created_at,
-            "flag_id": f.id if f is not None else None,
-            "flag_status": f.status if f is not None else None,
-        }
-        for r, name, f in rows[:limit]
-    ]
-    return items, (items[-1]["id"] if len(rows) > limit else None)

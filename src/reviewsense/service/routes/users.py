@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from reviewsense.service import crud
+from reviewsense.service import crud, viewers
 from reviewsense.service.deps import State, require_role
 from reviewsense.service.ingest import to_utc_naive
 from reviewsense.service.schemas import UserOut, UserPage, UserReviewOut, UserReviewPage
@@ -41,7 +41,9 @@ async def list_users(
 
     def _query():
         with state.sessionmaker() as session:
-            return crud.user_stats(session, sort=sort, since=since_utc, limit=limit, offset=offset)
+            return viewers.user_stats(
+                session, sort=sort, since=since_utc, limit=limit, offset=offset
+            )
 
     items = await run_in_threadpool(_query)
     return UserPage(
@@ -63,7 +65,7 @@ async def user_reviews(
 ) -> UserReviewPage:
     def _query():
         with state.sessionmaker() as session:
-            return crud.user_reviews(session, user_id=user_id, limit=limit, cursor=cursor)
+            return viewers.user_reviews(session, user_id=user_id, limit=limit, cursor=cursor)
 
     items, next_cursor = await run_in_threadpool(_query)
     return UserReviewPage(

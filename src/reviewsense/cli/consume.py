@@ -1,0 +1,131 @@
+"""`reviewsense consume MODEL --redis URL`: store review events from a Redis stream."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+HELP = "consume review events from a Redis stream: score, store and flag them exactly once"
+
+log = logging.getLogger(__name__)
+
+# ServiceSettings field -> flag (the service's settings: database, threshold, model options).
+FLAGS = {
+    "db_url": "--db",
+    "threshold": "--threshold",
+    "num_threads": "--num-threads",
+    "backend": "--backend",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir", metavar="MODEL", help="model folder or run directory")
+    parser.add_argument("--redis", required=True, metavar="URL", help="redis://host:port/db")
+    parser.add_argument("--stream", default="reviews", help="stream of review events")
+    parser.add_argument("--group", default="reviewsense", help="consumer group (shared work)")
+    parser.add_argument("--consumer", help="this consumer's name in the group (default host-pid)")
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="database: sqlite:///FILE (default sqlite:///reviewsense.db) or "
+        "postgresql://user:pass@host/db (env REVIEWSENSE_DB_URL)",
+    )
+    parser.add_argument("--batch-size", type=int, help="events per read and model call (32)")
+    parser.add_argument(
+        "--claim-idle",
+        type=float,
+        metavar="SECONDS",
+        help="take over events another consumer left pending this long (default 30)",
+    )
+    parser.add_argument(
+        "--until-idle",
+        type=float,
+        metavar="SECONDS",
+        help="exit once the stream had nothing new for this long (default: run forever)",
+    )
+    parser.add_argument(
+        "--stats-json",
+        metavar="FILE",
+        help='write {"read", "stored", "duplicates", "dead", "acked"} at exit',
+    )
+    parser.add_argument("--dead-stream", help="stream for malformed events (reviews-dead)")
+    parser.add_argument("--flags-stream", help="stream the flags are published to (flags)")
+    parser.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus /metrics on 127.0.0.1:PORT"
+    )
+    parser.add_argument(
+        "--threshold", type=float, metavar="P", help="flag P(negative) >= P (default: model's)"
+    )
+    parser.add_argument("--num-threads", type=int, help="torch intra-op threads")
+    parser.add_argument(
+        "--backend", choices=("auto", "torch", "onnx"), help="inference backend (default auto)"
+    )
+
+
+def build_config(args: argparse.Namespace, max_text_chars: int):
+    """ConsumerConfig from the flags (validated by pydantic; errors name the flag)."""
+    from pydantic import ValidationError
+
+    from reviewsense.errors import ConfigError
+    from reviewsense.service.consumer import ConsumerConfig
+
+    names = {
+        "redis_url": "redis",
+        "stream": "stream",
+        "group": "group",
+        "consumer": "consumer",
+        "dead_stream": "dead_stream",
+        "flags_stream": "flags_stream",
+        "batch_size": "batch_size",
+        "claim_idle_s": "claim_idle",
+        "until_idle_s": "until_idle",
+    }
+    given = {field: getattr(args, attr) for field, attr in names.items()}
+    given = {k: v for k, v in given.items() if v is not None}
+    try:
+        return ConsumerConfig(**given, max_text_chars=max_text_chars)
+    except ValidationError as e:
+        err = e.errors()[0]
+        flag = "--" + names.get(str(err["loc"][0]), str(err["loc"][0])).replace("_", "-")
+        raise ConfigError(f"{flag}: {err['msg']} (got {err.get('input')!r})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    import redis
+
+    from reviewsense import rundir
+    from reviewsense.errors import ConfigError
+    from reviewsense.jsonio import write_json
+    from reviewsense.service.consumer import StreamConsumer, stats_dict
+    from reviewsense.service.state import load_predictor, resolve_threshold
+    from reviewsense.settings import ServiceSettings
+
+    given = {field: getattr(args, flag[2:].replace("-", "_")) for field, flag in FLAGS.items()}
+    settings = ServiceSettings.from_flags(given, FLAGS)
+    config = build_config(args, settings.max_text_chars)
+    model_dir = rundir.resolve_model_dir(args.model_dir)
+    predictor = load_predictor(model_dir, settings)
+    threshold, source = resolve_threshold(settings, model_dir, predictor)
+    consumer = StreamConsumer(config, predictor, db_url=settings.db_url, threshold=threshold)
+    if args.metrics_port is not None:
+        consumer.metrics.serve(args.metrics_port)
+    log.info(
+        "consuming %s as %s/%s (threshold %.4f from %s)",
+        config.stream,
+        config.group,
+        config.consumer,
+        threshold,
+        source,
+    )
+    try:
+        consumer.run()
+    except redis.ConnectionError as e:
+        raise ConfigError(f"--redis: cannot reach {config.redis_url}: {e}") from None
+    except KeyboardInterrupt:
+        log.info("interrupted; events not yet acknowledged will be redelivered")
+    finally:
+        consumer.close()
+        if args.stats_json:
+            write_json(args.stats_json, stats_dict(consumer.stats))
+    log.info("consumer stats: %s", stats_dict(consumer.stats))
+    return 0
