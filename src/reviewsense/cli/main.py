@@ -26,6 +26,7 @@ COMMANDS = {
     "serve": "serve",
     "keys": "keys",
     "score": "score",
+    "consume": "consume",
 }
 
 
