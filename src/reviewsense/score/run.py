@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reviewsense import rundir
 from reviewsense.errors import ConfigError
 from reviewsense.jsonio import write_json
 from reviewsense.score.blocks import (
@@ -113,6 +114,7 @@ def _check_manifest(out: Path, manifest: dict) -> None:
 def prepare(config: ScoreConfig) -> tuple[list[BlockSpec], int]:
     """(blocks still to score, blocks already done); creates the output folder."""
     config.check()
+    model_dir = rundir.resolve_model_dir(config.model)  # fail before any work, on this process
     files, root = resolve_inputs(config.input)
     blocks = plan_blocks(files, root, config.block_rows, config.text_column, config.keep_columns)
     out = Path(config.output)
@@ -124,7 +126,7 @@ def prepare(config: ScoreConfig) -> tuple[list[BlockSpec], int]:
         "block_rows": config.block_rows,
         "text_column": config.text_column,
         "keep_columns": list(config.keep_columns),
-        "model": str(Path(config.model).resolve()),
+        "model": str(model_dir.resolve()),
     }
     _check_manifest(out, manifest)
     if n := remove_partial(out):
