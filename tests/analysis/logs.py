@@ -73,3 +73,37 @@ def kinds(summary: dict) -> set[str]:
 
 def finding_of(summary: dict, kind: str) -> dict:
     return next(f for f in summary["findings"] if f["kind"] == kind)
+
+
+def synthetic(n=400, spe=100, lr=None, loss=None, grad=True, evals=(), **header) -> dict:
+    """A run of ``n`` steps logged every step; ``evals`` = eval dicts (epoch, eval_loss, ...)."""
+    rng = np.random.default_rng(0)
+    lr = lr or (lambda s: 2e-5 * (1 - s / n))
+    loss = loss or (lambda s: 0.7 * math.exp(-s / 150) + 0.1)
+    log = []
+    for s in range(1, n + 1):
+        e = {
+            "step": s,
+            "epoch": s / spe,
+            "loss": loss(s) * (1 + 0.1 * rng.standard_normal()),
+            "learning_rate": lr(s),
+        }
+        if grad:
+            e["grad_norm"] = float(abs(1.0 + 0.1 * rng.standard_normal()))
+        log.append(e)
+    for ev in evals:
+        log.append(
+            {
+                "step": int(ev["epoch"] * spe),
+                **{k if k == "epoch" else f"eval_{k}": v for k, v in ev.items()},
+            }
+        )
+    return {"global_step": n, "max_steps": n, "train_batch_size": 16, **header, "log_history": log}
+
+
+def run(data: dict) -> dict:
+    summary = diagnose(
+        parse_trainer_state(json.loads(json.dumps(data)), Path("trainer_state.json"))
+    )
+    json.dumps(summary, allow_nan=False)
+    return summary

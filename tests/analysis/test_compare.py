@@ -43,6 +43,18 @@ def test_compare_paths(tmp_path):
         and rows["run02"]["best_f1"] is None
     )
     assert any("Best best_eval_loss: run08" in f["message"] for f in result["findings"])
+    # side by side: each run's selection metric, recommendation and health findings
+    assert rows["run03"]["selection_metric"] == "f1_macro"
+    assert rows["run03"]["best_selection_value"] == pytest.approx(0.6534, abs=1e-4)
+    assert rows["run03"]["recommended_checkpoint"].endswith("checkpoint-2445")
+    assert rows["run03"]["health_findings"] == "class_imbalance"
+    assert rows["run02"]["selection_metric"] == "loss" and rows["run02"]["health_findings"] == ""
+    # lined up on the same steps: run02 evaluates at 125/250/375, run03 at 815/1630/2445
+    aligned = on_disk["aligned"]
+    assert aligned["steps"][:3] == [125, 240, 250]
+    assert aligned["runs"]["run02"]["values"][0] == pytest.approx(0.3951, abs=1e-4)
+    assert aligned["runs"]["run03"]["values"][0] is None
+    assert "Evaluations lined up by step" in (out / "report.md").read_text()
     assert (out / "runs" / "run03" / "report.md").is_file() and (out / "report.html").is_file()
 
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from reviewsense.analysis.diagnose import diagnose
 from reviewsense.analysis.overfitting import series_verdict
-from reviewsense.analysis.trainer_state import load_trainer_state, parse_trainer_state
+from reviewsense.analysis.trainer_state import load_trainer_state
+
+from .logs import run, synthetic
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "trainer_states"
@@ -26,40 +26,6 @@ def analyse_fixture(prefix: str) -> dict:
 
 def kinds(summary: dict) -> set[str]:
     return {f["kind"] for f in summary["findings"]}
-
-
-def synthetic(n=400, spe=100, lr=None, loss=None, grad=True, evals=(), **header) -> dict:
-    """A run of ``n`` steps logged every step; ``evals`` = eval dicts (epoch, eval_loss, ...)."""
-    rng = np.random.default_rng(0)
-    lr = lr or (lambda s: 2e-5 * (1 - s / n))
-    loss = loss or (lambda s: 0.7 * math.exp(-s / 150) + 0.1)
-    log = []
-    for s in range(1, n + 1):
-        e = {
-            "step": s,
-            "epoch": s / spe,
-            "loss": loss(s) * (1 + 0.1 * rng.standard_normal()),
-            "learning_rate": lr(s),
-        }
-        if grad:
-            e["grad_norm"] = float(abs(1.0 + 0.1 * rng.standard_normal()))
-        log.append(e)
-    for ev in evals:
-        log.append(
-            {
-                "step": int(ev["epoch"] * spe),
-                **{k if k == "epoch" else f"eval_{k}": v for k, v in ev.items()},
-            }
-        )
-    return {"global_step": n, "max_steps": n, "train_batch_size": 16, **header, "log_history": log}
-
-
-def run(data: dict) -> dict:
-    summary = diagnose(
-        parse_trainer_state(json.loads(json.dumps(data)), Path("trainer_state.json"))
-    )
-    json.dumps(summary, allow_nan=False)
-    return summary
 
 
 # ------------------------------------------------------------------ real fixtures
@@ -173,39 +139,6 @@ def test_every_finding_has_evidence_or_is_a_note():
 # ------------------------------------------------------------------ synthetic edge cases
 
 
-def test_cosine_with_warmup():
-    n, w = 1000, 100
-
-    def lr(s):
-        return 3e-5 * s / w if s <= w else 3e-5 * 0.5 * (1 + math.cos(math.pi * (s - w) / (n - w)))
-
-    info = run(synthetic(n=n, lr=lr))["lr_schedule"]
-    assert info["shape"] == "cosine" and info["warmup_steps"] == w
-    assert info["peak"] == pytest.approx(3e-5)
-
-
-def test_constant_lr_and_linear_with_warmup():
-    assert run(synthetic(lr=lambda s: 5e-5))["lr_schedule"]["shape"] == "constant"
-    info = run(synthetic(n=400, lr=lambda s: 2e-5 * min(s / 40, (400 - s) / 360)))["lr_schedule"]
-    assert info["shape"] == "linear" and info["warmup_steps"] == 40
-
-
-def test_step_schedule_is_other():
-    info = run(synthetic(lr=lambda s: 1e-4 if s < 200 else 1e-5))["lr_schedule"]
-    assert info["shape"] == "other"
-
-
-def test_no_grad_norm_and_injected_spike():
-    s = run(synthetic(grad=False))
-    assert s["spikes"] == [] and s["grad_norm"]["available"] is False
-    data = synthetic()
-    data["log_history"][250]["grad_norm"] = 25.0  # step 251
-    data["log_history"][251]["loss"] = 5.0  # the loss jumps right after
-    spikes = run(data)["spikes"]
-    assert [sp["step"] for sp in spikes] == [251]
-    assert spikes[0]["ratio_to_median"] > 20 and spikes[0]["loss_jumped"] is True
-
-
 def test_empty_log_history():
     s = run({"global_step": 0, "log_history": []})
     assert s["overfitting"] is None and s["lowest_loss"] is None and s["loss_table"] == []
@@ -229,20 +162,6 @@ def test_single_eval_cannot_tell_and_nonscalar_metric_skipped():
 def test_large_final_uptick_is_undetermined_not_false():
     evals = [{"epoch": e, "loss": v} for e, v in [(1, 0.40), (2, 0.30), (3, 0.36)]]
     assert run(synthetic(evals=evals))["overfitting"] is None
-
-
-def test_loss_table_has_spread_rows_and_epoch_boundaries():
-    s = run(synthetic(n=400, spe=100))
-    steps = [r["step"] for r in s["loss_table"]]
-    assert steps == sorted(steps) and steps[0] == 1 and steps[-1] == 400
-    assert 8 <= len(steps) <= 14
-    assert {r["note"] for r in s["loss_table"]} >= {"end of epoch 1", "end of epoch 3"}
-    assert s["loss_trend"]["trend"] == "still improving"  # exp decay, tau 150 of 400 steps
-
-
-def test_loss_trend_plateau_and_rising():
-    assert run(synthetic(n=2000))["loss_trend"]["trend"] == "plateaued"
-    assert run(synthetic(loss=lambda s: 0.3 + s / 400))["loss_trend"]["trend"] == "rising"
 
 
 @pytest.mark.parametrize(

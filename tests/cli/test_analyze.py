@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -60,3 +61,36 @@ def test_bad_input_one_line_no_traceback(tmp_path, make, expected):
         and lines[0].startswith("reviewsense analyze: error:")
         and expected in lines[0]
     )
+
+
+@needs_fixtures
+@pytest.mark.parametrize(
+    ("kinds", "code"),
+    [("overfitting,not_learning", 3), ("not_learning,loss_collapse,nonfinite_grad_norm", 0)],
+)
+def test_fail_on_exit_codes(tmp_path, kinds, code):
+    src = next(FIXTURES.glob("05_*.json"))  # overfitting by loss, nothing else of these
+    r = cli(src, "--output", tmp_path / "out", "--no-plots", "--fail-on", kinds)
+    assert r.returncode == code, r.stderr
+    assert ("--fail-on: found overfitting" in r.stdout) == (code == 3)
+
+
+@needs_fixtures
+def test_fail_on_unknown_kind_is_a_user_error(tmp_path):
+    src = next(FIXTURES.glob("05_*.json"))
+    r = cli(src, "--output", tmp_path / "out", "--no-plots", "--fail-on", "overfiting")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    line = r.stderr.strip()
+    assert "\n" not in line and "unknown finding kind(s) overfiting" in line
+    assert "choose from" in line and "loss_collapse" in line
+
+
+@needs_fixtures
+def test_eval_size_reaches_the_summary(tmp_path):
+    src = next(FIXTURES.glob("06_*.json"))
+    r = cli(src, "--output", tmp_path / "out", "--no-plots", "--eval-size", "1084")
+    assert r.returncode == 0, r.stderr
+    detail = json.loads((tmp_path / "out" / "summary.json").read_text())["overfitting_detail"]
+    assert detail["eval_size"] == 1084 and detail["noise_source"] == "binomial"
+    r = cli(src, "--output", tmp_path / "out", "--no-plots", "--eval-size", "0")
+    assert r.returncode == 2 and "--eval-size must be a positive" in r.stderr
