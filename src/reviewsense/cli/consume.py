@@ -90,6 +90,19 @@ def build_config(args: argparse.Namespace, max_text_chars: int):
         raise ConfigError(f"{flag}: {err['msg']} (got {err.get('input')!r})") from None
 
 
+def _check_redis(url: str) -> None:
+    import redis
+
+    from reviewsense.errors import ConfigError
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5)
+        client.ping()
+        client.close()
+    except (redis.RedisError, ValueError) as e:
+        raise ConfigError(f"--redis: cannot reach {url}: {e}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     import redis
 
@@ -104,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     settings = ServiceSettings.from_flags(given, FLAGS)
     config = build_config(args, settings.max_text_chars)
     model_dir = rundir.resolve_model_dir(args.model_dir)
+    _check_redis(config.redis_url)  # fail fast, before the model loads
     predictor = load_predictor(model_dir, settings)
     threshold, source = resolve_threshold(settings, model_dir, predictor)
     consumer = StreamConsumer(config, predictor, db_url=settings.db_url, threshold=threshold)
