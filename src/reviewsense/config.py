@@ -48,6 +48,7 @@ class DataConfig:
     max_length: int = 256  # tokens incl. [CLS]/[SEP]
     truncation: str = "head_tail"  # head | head_tail
     skip_invalid: bool = False  # skip (and count) bad rows instead of failing
+    split_seed: int = 0  # data seed of the test subset: the same reviews whatever train.seed
 
 
 @dataclass

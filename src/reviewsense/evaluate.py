@@ -70,7 +70,6 @@ def confident_mistakes(ids, texts, labels, prob_positive, k: int = N_MISTAKES) -
 def evaluate_model(
     model_or_run: str | Path,
     data_cfg: DataConfig,
-    seed: int = 42,
     backend: str = "auto",
     batch_size: int = 64,
     num_threads: int | None = None,
@@ -80,7 +79,8 @@ def evaluate_model(
 
     Args:
         model_or_run: a model folder or a run directory.
-        data_cfg: which data (``test_file`` if set, else the dataset's test split).
+        data_cfg: which data (``test_file`` if set, else the dataset's test split; the
+            ``test_size`` subset is drawn with ``data_cfg.split_seed``).
         truncation: override the model's truncation (``head``, ``head_tail`` or ``chunks``).
 
     Returns:
@@ -90,7 +90,7 @@ def evaluate_model(
     from reviewsense.inference.predictor import Predictor
 
     model_dir = rundir.resolve_model_dir(model_or_run)
-    split, skipped = load_eval_split(data_cfg, seed=seed)
+    split, skipped = load_eval_split(data_cfg)
     predictor = Predictor.from_pretrained(
         model_dir,
         backend=backend,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +47,7 @@ def data_overrides(args: argparse.Namespace) -> dict:
         "truncation": args.truncation,
         "skip_invalid": args.skip_invalid,
     }
-    if args.train_file:
-        o["dataset"] = "files"
-    elif args.data_dir and (Path(args.data_dir) / "train" / "pos").is_dir():
-        o["dataset"] = "aclimdb"
-        log.info("--data-dir %s has the aclImdb layout: reading the raw text files", args.data_dir)
+    # Which dataset these flags select is decided in one place: data.splits.resolve_dataset.
     return o
 
 

@@ -15,7 +15,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int)
-    p.add_argument("--seed", type=int, default=42, help="seed of the stratified --test-size subset")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="data seed of the stratified --test-size subset (default: the run's split_seed, 0)",
+    )
     p.add_argument(
         "--inference-truncation",
         choices=["head", "head_tail", "chunks"],
@@ -36,14 +40,10 @@ def run(args: argparse.Namespace) -> int:
 
     # Reuse RunConfig's key lookup and coercion for the data flags.
     cfg = RunConfig(data=default_data_config(args.model))
-    overrides = data_overrides(args)
-    if args.test_file:
-        overrides["dataset"] = "files"
-    cfg.override(overrides)
+    cfg.override({**data_overrides(args), "split_seed": args.seed})
     report = evaluate_model(
         args.model,
         cfg.data,
-        seed=args.seed,
         backend=args.backend,
         batch_size=args.batch_size,
         num_threads=args.threads,
