@@ -3,7 +3,10 @@
 Target (issue 3): under 2 s without plots, under 10 s with plots, end to end (parse the
 file, diagnose, write summary.json / report.md / report.html, and the PNGs when asked).
 
-    .venv/bin/python benchmarks/bench_analyze.py [--entries 100000] [--repeat 3]
+    .venv/bin/python benchmarks/bench_analyze.py [--entries 100000] [--repeat 3] [--json FILE]
+
+``--json FILE`` writes ``{"entries", "file_mb", "cpu", "bf16_path", "python", "variants":
+[{"plots", "median_s", "best_s", "target_s", "ok"}], "check": {...}}``.
 """
 
 from __future__ import annotations
@@ -77,15 +80,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", type=Path, help="write the results here as JSON")
     args = ap.parse_args()
 
     from reviewsense.analysis.report import analyze_run
+    from reviewsense.runtime import bf16_path, cpu_model
+
+    result: dict = {"entries": args.entries, "variants": []}
 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "trainer_state.json"
         src.write_text(json.dumps(synthetic_state(args.entries), indent=2))
         n = len(json.loads(src.read_text())["log_history"])
         print(f"log_history entries: {n:,}  file: {src.stat().st_size / 1e6:.1f} MB")
+        result.update(
+            entries=n,
+            file_mb=round(src.stat().st_size / 1e6, 1),
+            python=platform.python_version(),
+            cpu=cpu_model(),
+            bf16_path=bf16_path(),
+        )
         print(f"python {platform.python_version()}, {platform.machine()}")
         analyze_run(src, Path(tmp) / "warm", plots=True)  # warm-up: imports, font cache
         for plots, limit in ((False, 2.0), (True, 10.0)):
@@ -94,6 +108,10 @@ def main() -> None:
             )
             best, med = min(times), statistics.median(times)
             ok = "OK" if med < limit else "OVER"
+            result["variants"].append(
+                {"plots": plots, "median_s": round(med, 3), "best_s": round(best, 3),
+                 "target_s": limit, "ok": med < limit}
+            )  # fmt: skip
             print(
                 f"plots={str(plots):5}  median {med:.2f} s  best {best:.2f} s  (target < {limit:g} s) {ok}"
             )
@@ -102,6 +120,14 @@ def main() -> None:
             f"check: spikes={summary['grad_norm']['spike_count']} lr={summary['lr_schedule']['shape']} "
             f"warmup={summary['lr_schedule']['warmup_steps']} overfitting={summary['overfitting']}"
         )
+        result["check"] = {
+            "spikes": summary["grad_norm"]["spike_count"],
+            "lr_schedule": summary["lr_schedule"]["shape"],
+            "overfitting": summary["overfitting"],
+            "overfitting_detail": summary["overfitting_detail"],
+        }
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
