@@ -36,8 +36,11 @@ class BlockScorer:
     """Ray Data callable class: one Predictor per actor, one block per call."""
 
     def __init__(self, model: str, predictor_kwargs: dict, out_dir: str, keep_columns: list):
+        from transformers.utils import logging as hf_logging
+
         from reviewsense.inference.predictor import Predictor
 
+        hf_logging.disable_progress_bar()  # one "Loading weights" bar per actor is noise
         self.predictor = Predictor.from_pretrained(model, **predictor_kwargs)
         self.out_dir = Path(out_dir)
         self.keep_columns = tuple(keep_columns)
