@@ -107,6 +107,11 @@ def test_health_docs_and_dashboard_need_no_key(client_keys):
     assert client.get("/docs").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and "reviewsense" in page.text
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    # CSP forbids inline code: the page must load its script and styles from files.
+    assert "<style" not in page.text and "<script>" not in page.text and "style=" not in page.text
+    assert client.get("/static/app.css").status_code == 200
     assert client.get("/static/app.js").status_code == 200
 
 

@@ -105,6 +105,8 @@ def test_readyz_reports_model_and_database(make_client, sqlite_url, tmp_path, ti
     state.engine = make_engine(f"sqlite:///{tmp_path}")  # a directory: cannot be opened
     r = client.get("/readyz")
     assert r.status_code == 503 and r.json()["database"] != "ok"
+    assert r.json()["failed"] == ["database"]
+    assert "Error" not in r.text and str(tmp_path) not in r.text  # raw text goes to the log
     # Model still loading or failed: 503, and requests needing the model get 503 + Retry-After.
     app = create_app(
         ServiceSettings(db_url=f"sqlite:///{tmp_path / 'x.db'}"), model_dir=tiny_model_dir
@@ -116,6 +118,9 @@ def test_readyz_reports_model_and_database(make_client, sqlite_url, tmp_path, ti
             time.sleep(0.05)
         r = c.get("/readyz")
         assert r.status_code == 503 and not r.json()["model_loaded"] and r.json()["model_error"]
+        assert r.json()["failed"] == ["model"] and "missing-model" not in r.text
+        r = c.post("/v1/classify", json={"texts": ["x"]})  # no key needed to see the 401 first
+        assert r.status_code == 401
 
 
 def test_model_loads_in_the_background(tmp_path, tiny_model_dir):
@@ -158,6 +163,16 @@ def test_metrics_cover_requests_batches_flags_and_drift(client_keys):
         "reviewsense_truncated_share_recent 0.0",
     ]:
         assert needle in text, needle
+
+
+def test_metric_labels_come_from_fixed_sets_never_from_the_request(client_keys):
+    client, _ = client_keys
+    client.request("BREW", "/v1/coffee/" + "x" * 50)  # unknown method and path
+    client.get("/v1/titles/some-title-id/sentiment")  # a template with a parameter
+    text = client.get("/metrics").text
+    assert "BREW" not in text and "coffee" not in text and "some-title-id" not in text
+    assert 'method="OTHER",route="unmatched"' in text
+    assert 'route="/v1/titles/{title_id}/sentiment"' in text
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])

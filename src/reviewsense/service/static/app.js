@@ -41,9 +41,11 @@ async function login(key) {
   $("dashboard").classList.remove("hidden");
   $("logout").classList.remove("hidden");
   $("who").textContent = role + " key";
+  $("viewers-panel").classList.toggle("hidden", role !== "support");
   startStream();
   await loadOpenFlags();
   refreshTitles();
+  refreshViewers();
 }
 
 // ------------------------------------------------------------------ flags
@@ -188,7 +190,7 @@ function fillTable(table, items, columns) {
   for (const [label] of columns) { const th = document.createElement("th"); th.textContent = label; head.append(th); }
   for (const item of items) {
     const row = table.insertRow();
-    row.dataset.titleId = item.title_id;
+    if (item.title_id !== undefined) row.dataset.titleId = item.title_id;
     for (const [, render, cls] of columns) {
       const td = row.insertCell();
       if (cls) td.className = cls;
@@ -217,11 +219,58 @@ async function refreshTitles() {
   } catch (err) { /* next refresh retries */ }
 }
 
+// ------------------------------------------------------------------ viewers (support keys)
+
+const VIEWER_DAYS = 30;
+
+async function refreshViewers() {
+  if (!apiKey || role !== "support") return;
+  const since = new Date(Date.now() - VIEWER_DAYS * 86400000).toISOString();
+  try {
+    const resp = await api(`/v1/users?sort=negative_share&limit=20&since=${encodeURIComponent(since)}`);
+    if (!resp.ok) { $("viewers-error").textContent = (await resp.json()).detail; return; }
+    $("viewers-error").textContent = "";
+    const page = await resp.json();
+    fillTable($("viewers"), page.items, [
+      ["Viewer", (u) => u.user_id], ["Reviews", (u) => u.reviews, "num"],
+      ["Negative", (u) => u.negative, "num"], ["Share", (u) => pct(u.negative_share), "num"],
+      ["Open flags", (u) => u.open_flags, "num"], ["Last review", (u) => fmtTime(u.last_review_at)],
+    ]);
+    const rows = $("viewers").rows;
+    page.items.forEach((u, i) => {
+      const row = rows[i + 1];
+      row.dataset.userId = u.user_id;
+      if (u.negative_share !== null && u.negative_share >= 0.5) row.cells[3].classList.add("bad");
+      row.addEventListener("click", () => showViewer(u.user_id));
+    });
+  } catch (err) { /* next refresh retries */ }
+}
+
+async function showViewer(userId) {
+  const resp = await api(`/v1/users/${encodeURIComponent(userId)}/reviews?limit=20`);
+  if (!resp.ok) { $("viewers-error").textContent = (await resp.json()).detail; return; }
+  const list = $("viewer-reviews");
+  list.replaceChildren();
+  for (const r of (await resp.json()).items) {
+    const li = document.createElement("li");
+    li.className = r.label;
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    meta.textContent = `${userId} · ${r.title_name || r.title_id} · P(negative) ${r.prob_negative.toFixed(2)}`
+      + (r.flag_status ? ` · flag ${r.flag_status}` : "") + ` · ${fmtTime(r.created_at)}`;
+    const text = document.createElement("div");
+    text.textContent = r.text; // untrusted: text, never HTML
+    li.append(meta, text);
+    list.append(li);
+  }
+}
+
 // ------------------------------------------------------------------ start
 
 $("login-form").addEventListener("submit", (e) => { e.preventDefault(); login($("key-input").value.trim()); });
 $("logout").addEventListener("click", () => logout(""));
 setInterval(refreshTitles, 10000);
+setInterval(refreshViewers, 10000);
 // Flags resolved elsewhere (another support agent) drop out on this periodic reload.
 setInterval(async () => {
   if (!apiKey) return;
