@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from reviewsense import sweep
+from reviewsense.sweep import run as sweep_run
 from reviewsense.cli.main import main
 from reviewsense.rundir import DONE_MARKER, METRICS_JSON, TEST_PREDICTIONS
 
@@ -52,7 +53,7 @@ def fake_trainer(monkeypatch):
         calls.append(run_dir)
         _fake_train(cfg, run_dir, resume)
 
-    monkeypatch.setattr(sweep, "_default_train_fn", lambda: train)
+    monkeypatch.setattr(sweep_run, "_default_train_fn", lambda: train)
     return calls
 
 
@@ -124,7 +125,7 @@ def test_failed_run_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
     def broken(cfg, run_dir, resume):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(sweep, "_default_train_fn", lambda: broken)
+    monkeypatch.setattr(sweep_run, "_default_train_fn", lambda: broken)
     code = main(["sweep", "--preset", "offline", *SMALL, "--output", str(tmp_path / "s")])
     assert code == 2
     line = _one_line_error(capsys)

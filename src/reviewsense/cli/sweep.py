@@ -73,7 +73,7 @@ def _spec(args: argparse.Namespace):
             raise ConfigError("--grid goes with --preset; a sweep file lists its own variants")
         spec = sweep.load_sweep_file(args.config)
     elif args.preset:
-        base, source = sweep._load_base(args.preset, None, None)
+        base, source = sweep.load_base(args.preset, None, None)
         grid = sweep.parse_grid_args(args.grid) if args.grid else None
         spec = sweep.SweepSpec(
             name=args.name or "sweep",

@@ -1,16 +1,19 @@
 """Paired statistics for comparing two training recipes (pure numpy/scipy).
 
 A sweep runs each variant over the same seeds and scores every run on the same test reviews,
-so a variant and the baseline are compared *paired*:
+so a variant and the baseline are compared *paired*, with the **review** as the unit:
 
-* :func:`mcnemar` — exact (and mid-p) McNemar test on paired correct/incorrect predictions,
-  pooled over seeds: only the discordant reviews (one model right, the other wrong) carry
-  information about which is better.
-* :func:`paired_bootstrap` — percentile interval (and a two-sided p-value) for the difference
-  in accuracy and F1, resampling *test reviews* with all their seeds kept together (a cluster
-  bootstrap): the same review scored under several seeds is not independent evidence.
+* :func:`sign_flip_test` — the primary test. Per review, correctness is averaged over seeds
+  for each recipe; the test asks whether the mean over reviews of (variant − baseline) differs
+  from 0, by flipping the sign of each review's difference (a paired permutation test: under
+  "no difference" the two recipes' labels are exchangeable *within a review*). Pooling every
+  (review, seed) pair into one McNemar table instead would count a review scored under three
+  seeds as three independent pieces of evidence, and its p-values come out too small whenever
+  a review's outcome is shared across seeds (which is the usual case).
+* :func:`paired_bootstrap` — percentile interval for the difference in accuracy and F1,
+  resampling *test reviews* with all their seeds kept together (a cluster bootstrap).
 * :func:`t_interval` — Student-t interval over per-seed differences: captures training
-  (seed-to-seed) variability, which the two tests above do not.
+  (seed-to-seed) variability, which the two above do not.
 """
 
 from __future__ import annotations
@@ -22,49 +25,6 @@ from scipy import stats
 
 
 @dataclass
-class McNemarResult:
-    """McNemar test on paired predictions.
-
-    ``b``: reviews the baseline got right and the variant wrong; ``c``: the reverse.
-    """
-
-    b: int
-    c: int
-    n: int  # paired reviews (all, not only discordant)
-    p_exact: float  # two-sided exact binomial test on b vs c
-    p_mid: float  # mid-p variant: less conservative, close to nominal size (Fagerland 2013)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def mcnemar(base_correct: np.ndarray, variant_correct: np.ndarray) -> McNemarResult:
-    """Exact and mid-p McNemar test.
-
-    Args:
-        base_correct: boolean array, baseline prediction correct per (review, seed) pair.
-        variant_correct: same shape, the variant's.
-
-    Returns:
-        McNemarResult with two-sided p-values (1.0 when there are no discordant pairs).
-    """
-    a = np.asarray(base_correct, dtype=bool)
-    v = np.asarray(variant_correct, dtype=bool)
-    if a.shape != v.shape:
-        raise ValueError(f"paired arrays differ in shape: {a.shape} vs {v.shape}")
-    b = int(np.sum(a & ~v))
-    c = int(np.sum(~a & v))
-    n_disc = b + c
-    if n_disc == 0:
-        return McNemarResult(b=b, c=c, n=int(a.size), p_exact=1.0, p_mid=1.0)
-    k = min(b, c)
-    # Two-sided exact p = 2 * P(X <= k), X ~ Binomial(b + c, 1/2); mid-p subtracts P(X = k).
-    p_exact = min(1.0, 2.0 * float(stats.binom.cdf(k, n_disc, 0.5)))
-    p_mid = 2.0 * float(stats.binom.cdf(k, n_disc, 0.5)) - float(stats.binom.pmf(k, n_disc, 0.5))
-    return McNemarResult(b=b, c=c, n=int(a.size), p_exact=p_exact, p_mid=min(1.0, p_mid))
-
-
-@dataclass
 class IntervalResult:
     """A point estimate with a two-sided interval."""
 
@@ -73,6 +33,21 @@ class IntervalResult:
     hi: float | None
     n: int  # seeds (t-interval) or resamples (bootstrap)
     p_value: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ReviewTestResult:
+    """Sign-flip test on per-review differences (variant − baseline correctness, seed mean)."""
+
+    estimate: float  # mean over reviews of the per-review difference (accuracy points / 100)
+    n_reviews: int  # reviews with at least one paired prediction
+    better: int  # reviews where the variant is right more often than the baseline
+    worse: int  # the reverse
+    p_value: float  # two-sided
+    n_resamples: int  # 0: exact (every sign pattern enumerated)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -202,3 +177,58 @@ def mean_std(values: list[float] | np.ndarray) -> tuple[float | None, float | No
     if v.size == 0:
         return None, None
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def review_differences(data: PairedData) -> np.ndarray:
+    """Per-review (variant − baseline) correctness, each averaged over the review's seeds.
+
+    Returns an (r,) float array, one value in [-1, 1] per review with at least one paired
+    prediction (reviews without any are dropped).
+    """
+    m = np.asarray(data.present, dtype=bool)
+    y = np.asarray(data.labels)
+    diff = (np.asarray(data.var_pred) == y).astype(float) - (np.asarray(data.base_pred) == y)
+    k = m.sum(axis=1)  # (reviews,) seeds per review
+    keep = k > 0
+    return (diff * m).sum(axis=1)[keep] / k[keep]
+
+
+EXACT_MAX_NONZERO = 12  # up to 2**12 sign patterns: enumerate them instead of sampling
+
+
+def _flip_sums(d: np.ndarray, n_resamples: int, seed: int) -> tuple[np.ndarray, int]:
+    """Sums of ``d`` under random (or, for few values, all) sign patterns, and the count used."""
+    m = d.size
+    if m <= EXACT_MAX_NONZERO:
+        patterns = ((np.arange(2**m)[:, None] >> np.arange(m)) & 1) * 2 - 1  # (2**m, m)
+        return patterns @ d, 0
+    rng = np.random.default_rng(seed)
+    sums = np.empty(n_resamples)
+    chunk = max(1, min(n_resamples, 2_000_000 // m))  # bounds memory (chunk × m)
+    for start in range(0, n_resamples, chunk):
+        b = min(chunk, n_resamples - start)
+        signs = rng.integers(0, 2, size=(b, m), dtype=np.int8) * 2 - 1
+        sums[start : start + b] = signs @ d
+    return sums, n_resamples
+
+
+def sign_flip_test(data: PairedData, n_resamples: int = 10_000, seed: int = 0) -> ReviewTestResult:
+    """Two-sided paired permutation (sign-flip) test with the review as the unit.
+
+    Statistic: the sum over reviews of the per-review difference (:func:`review_differences`);
+    reviews with difference 0 do not change under a flip and are left out of the resampling.
+    With few non-zero reviews every sign pattern is enumerated (exact p); otherwise
+    ``n_resamples`` random patterns give p = (1 + #{|flipped| >= |observed|}) / (1 + B), which
+    never reports 0 and keeps the test's size at most nominal.
+    """
+    d = review_differences(data)
+    nz = d[d != 0]
+    better, worse = int((nz > 0).sum()), int((nz < 0).sum())
+    estimate = float(d.mean()) if d.size else float("nan")
+    if nz.size == 0:
+        return ReviewTestResult(estimate, int(d.size), 0, 0, 1.0, 0)
+    observed = abs(float(nz.sum()))
+    sums, used = _flip_sums(nz, n_resamples, seed)
+    hits = int(np.sum(np.abs(sums) >= observed - 1e-9))
+    p = hits / sums.size if used == 0 else (1 + hits) / (1 + used)
+    return ReviewTestResult(estimate, int(d.size), better, worse, float(min(1.0, p)), used)

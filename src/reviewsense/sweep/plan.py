@@ -1,0 +1,261 @@
+"""From a SweepSpec to a validated plan of runs, and the definition stored in ``DIR/sweep.yaml``.
+
+Each run is an ordinary run directory (what ``reviewsense train`` writes) at
+``DIR/<variant>/seed-<seed>/`` where ``<seed>`` is the run's actual training seed. Every
+variant is resolved and validated before the first run starts. Re-running the same sweep into
+DIR is allowed (it resumes); a different definition is refused.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reviewsense.config import RunConfig
+from reviewsense.errors import ConfigError
+from reviewsense.modeling import ALIASES as MODEL_ALIASES
+from reviewsense.modeling import check_model_name
+from reviewsense.sweep.spec import SweepError, SweepSpec, Variant
+
+SWEEP_YAML = "sweep.yaml"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
+
+
+@dataclass
+class PlannedRun:
+    """One (variant, seed) run: its resolved config and run directory."""
+
+    variant: str
+    seed: int
+    cfg: RunConfig
+    run_dir: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant}/seed-{self.seed}"
+
+
+@dataclass
+class SweepPlan:
+    """A validated sweep: every run's config, ready to start."""
+
+    spec: SweepSpec
+    output_dir: Path
+    seeds: list[int]
+    runs: list[PlannedRun]
+    resolved: dict[str, dict]  # variant -> flattened config (without seed/name)
+
+
+def check_models_available(plan: SweepPlan) -> None:
+    """Offline (``HF_HUB_OFFLINE=1``): every Hub model must already be in the local cache.
+
+    Otherwise the sweep would train for hours and then fail at the first run of that variant.
+
+    Raises:
+        ConfigError: naming the variant and the key ``model``.
+    """
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:
+        return
+    if not constants.HF_HUB_OFFLINE:
+        return
+    for name, flat in plan.resolved.items():
+        model = str(flat["model"])
+        if model in MODEL_ALIASES or Path(model).is_dir():
+            continue
+        if not isinstance(try_to_load_from_cache(model, "config.json"), str):
+            raise ConfigError(
+                f"variant '{name}': invalid value for 'model': {model!r} is not in the local "
+                "Hugging Face cache and the Hub is offline (HF_HUB_OFFLINE=1); use a local "
+                "model folder or 'minilm' (e.g. configs/sweeps/seed_debugging_offline.yaml)"
+            )
+
+
+def _flatten(cfg: RunConfig) -> dict[str, Any]:
+    d = cfg.to_dict()
+    out = {"model": d["model"]}
+    for section in ("data", "train"):
+        for k, v in d[section].items():
+            out[f"{section}.{k}"] = v
+    out.pop("train.seed", None)  # seeds are part of the definition, not of a variant
+    return out
+
+
+def _check_names(spec: SweepSpec) -> None:
+    if not spec.variants:
+        raise ConfigError("a sweep needs at least one variant")
+    names = [v.name for v in spec.variants]
+    for n in names:
+        if not _NAME_RE.match(n):
+            raise ConfigError(
+                f"invalid variant name {n!r}: use letters, digits and . _ = + - (it is a folder)"
+            )
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"variant name '{dup[0]}' is used twice")
+    if spec.baseline is not None and spec.baseline not in names:
+        raise ConfigError(
+            f"invalid value for 'baseline': {spec.baseline!r} is not a variant ({', '.join(names)})"
+        )
+
+
+def _resolve(common: RunConfig, v: Variant) -> RunConfig:
+    """The variant's validated config: common config + its overrides (seed/name refused)."""
+    for key in v.overrides:
+        if key in ("seed", "train.seed"):
+            raise ConfigError(
+                f"variant '{v.name}': 'seed' cannot be a variant override — every variant "
+                "runs the sweep's seeds (set 'seeds: [..]' instead)"
+            )
+        if key == "name":
+            raise ConfigError(f"variant '{v.name}': 'name' is set by the sweep")
+    cfg = copy.deepcopy(common)
+    try:
+        cfg.override(v.overrides)
+        cfg.validate()
+        check_model_name(cfg.model)
+    except ConfigError as e:
+        raise ConfigError(f"variant '{v.name}': {e}") from None
+    return cfg
+
+
+def plan_sweep(spec: SweepSpec, output_dir: str | Path) -> SweepPlan:
+    """Resolve and validate every variant × seed before anything runs (nothing is written).
+
+    Runs are ordered seed-major (every variant's first seed, then the second…), so that an
+    interrupted sweep already compares all variants.
+
+    Raises:
+        ConfigError: naming the variant and the key, for unknown keys or invalid values.
+    """
+    out = Path(output_dir)
+    _check_names(spec)
+    common = copy.deepcopy(spec.base)
+    try:
+        common.override(spec.set)
+    except ConfigError as e:
+        raise ConfigError(f"set: {e}") from None
+    resolved = {v.name: _resolve(common, v) for v in spec.variants}
+    if isinstance(spec.seeds, int):
+        seeds = [common.train.seed + k for k in range(spec.seeds)]
+    else:
+        seeds = list(spec.seeds)
+    runs = []
+    for seed in seeds:
+        for v in spec.variants:
+            cfg = copy.deepcopy(resolved[v.name])
+            cfg.train.seed = seed
+            cfg.name = f"{spec.name}/{v.name}/seed-{seed}"
+            runs.append(PlannedRun(v.name, seed, cfg, out / v.name / f"seed-{seed}"))
+    flat = {k: _flatten(c) for k, c in resolved.items()}
+    return SweepPlan(spec=spec, output_dir=out, seeds=seeds, runs=runs, resolved=flat)
+
+
+def plain(v: Any) -> Any:
+    """A YAML/JSON-friendly scalar: strings, numbers, bools and None as they are, else str."""
+    return v if isinstance(v, str | int | float | bool | type(None)) else str(v)
+
+
+def definition(plan: SweepPlan) -> dict:
+    """What ``DIR/sweep.yaml`` holds: enough to re-run the sweep and to compare definitions."""
+    s = plan.spec
+    return {
+        "name": s.name,
+        "base": s.base_source,
+        "set": {k: plain(v) for k, v in s.set.items()},
+        "seeds": plan.seeds,
+        "baseline": s.baseline_name,
+        "grid": {k: [plain(x) for x in v] for k, v in s.grid.items()} if s.grid else None,
+        "variants": {v.name: {k: plain(x) for k, x in v.overrides.items()} for v in s.variants},
+        "resolved": plan.resolved,
+    }
+
+
+def _definition_diff(old: dict, new: dict) -> list[str]:
+    """Human-readable differences that make two definitions different sweeps."""
+    diffs = []
+    for key in ("seeds", "baseline"):
+        if old.get(key) != new.get(key):
+            diffs.append(f"{key}: {old.get(key)!r} → {new.get(key)!r}")
+    ov, nv = list(old.get("resolved", {})), list(new.get("resolved", {}))
+    if ov != nv:
+        diffs.append(f"variants: {ov} → {nv}")
+    for name in set(ov) & set(nv):
+        a, b = old["resolved"][name], new["resolved"][name]
+        # Compare only keys both know: a field added to RunConfig later keeps old sweeps valid.
+        for k in sorted(set(a) & set(b)):
+            if a[k] != b[k]:
+                diffs.append(f"variant '{name}' {k}: {a[k]!r} → {b[k]!r}")
+    return diffs
+
+
+def _check_same(path: Path, new: dict) -> None:
+    try:
+        old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise SweepError(f"{path} is not valid YAML ({e}); use another --output") from None
+    diffs = _definition_diff(old, new)
+    if diffs:
+        more = f" (and {len(diffs) - 3} more)" if len(diffs) > 3 else ""
+        raise SweepError(
+            f"{path.parent} holds a different sweep ({'; '.join(diffs[:3])}{more}); "
+            "use another --output, or delete the folder to start over"
+        )
+
+
+def check_or_write_definition(plan: SweepPlan) -> None:
+    """Write ``DIR/sweep.yaml``, or check that the one there describes the same sweep.
+
+    Raises:
+        SweepError: when DIR holds a different sweep, or DIR is not a sweep folder.
+    """
+    out = plan.output_dir
+    path = out / SWEEP_YAML
+    new = definition(plan)
+    if path.is_file():
+        _check_same(path, new)
+        return
+    if out.exists() and any(out.iterdir()):
+        raise SweepError(
+            f"{out} exists and is not a sweep folder (no {SWEEP_YAML}); use another --output"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".yaml.tmp")
+    header = (
+        "# Sweep definition written by `reviewsense sweep`. Re-running the same sweep into this\n"
+        "# folder skips finished runs and resumes an unfinished one; a different one is refused.\n"
+    )
+    tmp.write_text(header + yaml.safe_dump(new, sort_keys=False), encoding="utf-8")
+    tmp.replace(path)
+
+
+def load_plan(output_dir: str | Path) -> SweepPlan:
+    """Rebuild the plan of an existing sweep folder from its ``sweep.yaml`` (report-only use)."""
+    out = Path(output_dir)
+    path = out / SWEEP_YAML
+    if not path.is_file():
+        raise SweepError(f"{out} is not a sweep folder (no {SWEEP_YAML})")
+    d = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    base = RunConfig()
+    spec = SweepSpec(
+        name=d.get("name", out.name),
+        base=base,
+        base_source=str(d.get("base")),
+        set=d.get("set") or {},
+        variants=[Variant(k, v or {}) for k, v in (d.get("variants") or {}).items()],
+        seeds=list(d.get("seeds") or []),
+        baseline=d.get("baseline"),
+        grid=d.get("grid"),
+    )
+    runs = [
+        PlannedRun(v.name, s, base, out / v.name / f"seed-{s}")
+        for s in spec.seeds
+        for v in spec.variants
+    ]
+    return SweepPlan(spec, out, list(spec.seeds), runs, d.get("resolved") or {})

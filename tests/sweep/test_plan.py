@@ -1,0 +1,112 @@
+"""`reviewsense.sweep.plan`: every variant validated before any run, the stored definition."""
+
+from __future__ import annotations
+
+import pytest
+
+from reviewsense import sweep
+from reviewsense.errors import ConfigError
+
+from .fakes import (
+    FakeTrainer,
+    base_config,
+    grid_spec,
+)
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        ({"lr": -1e-5}, "lr"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"epochs": "three"}, "epochs"),
+        ({"no_such_key": 1}, "no_such_key"),
+        ({"model": "bert-bsae-uncased"}, "model"),
+        ({"model": "./no/such/folder"}, "model"),
+        ({"early_stopping": 0}, "early_stopping"),
+        ({"save_total_limit": 0}, "save_total_limit"),
+        ({"seed": 1}, "seed"),
+    ],
+)
+def test_bad_override_rejected_before_any_run(tmp_path, overrides, key):
+    spec = sweep.SweepSpec(
+        name="bad",
+        base=base_config(),
+        base_source="test",
+        variants=[sweep.Variant("baseline", {}), sweep.Variant("broken", overrides)],
+    )
+    trainer = FakeTrainer()
+    with pytest.raises(ConfigError) as ei:
+        sweep.run_sweep(spec, tmp_path / "s", train_fn=trainer)
+    msg = str(ei.value)
+    assert f"'{key}'" in msg and "variant 'broken'" in msg
+    assert trainer.calls == []
+    assert not (tmp_path / "s").exists()  # not even the sweep folder
+
+
+def test_early_stopping_and_checkpoint_policy_are_ordinary_overrides(tmp_path):
+    spec = sweep.SweepSpec(
+        name="es",
+        base=base_config(),
+        base_source="test",
+        variants=[sweep.Variant("es", {"early_stopping": 2, "save_total_limit": 1})],
+    )
+    plan = sweep.plan_sweep(spec, tmp_path)
+    assert plan.runs[0].cfg.train.early_stopping == 2
+    assert plan.runs[0].cfg.train.save_total_limit == 1
+
+
+@pytest.mark.parametrize(
+    "model, ok",
+    [
+        ("minilm", True),
+        ("bert-base-uncased", True),
+        ("distilbert-base-uncased", True),
+        ("google/bert_uncased_L-2_H-128_A-2", True),
+        ("bert-base", False),
+        ("mini-lm", False),
+        ("a/b/c", False),
+        ("/no/such/dir", False),
+    ],
+)
+def test_check_model(model, ok, tmp_path):
+    if ok:
+        sweep.check_model(model)
+    else:
+        with pytest.raises(ConfigError, match="'model'"):
+            sweep.check_model(model)
+
+
+def test_check_model_local_folder(tmp_path):
+    with pytest.raises(ConfigError, match="no config.json"):
+        sweep.check_model(str(tmp_path))
+    (tmp_path / "config.json").write_text("{}")
+    sweep.check_model(str(tmp_path))
+
+
+def test_different_definition_is_refused(tmp_path):
+    out = tmp_path / "s"
+    sweep.run_sweep(grid_spec(seeds=1), out, train_fn=FakeTrainer(), curves=False)
+    with pytest.raises(sweep.SweepError, match="different sweep.*seeds"):
+        sweep.run_sweep(grid_spec(seeds=2), out, train_fn=FakeTrainer(), curves=False)
+    changed = grid_spec(seeds=1)
+    changed.set = {"lr": 1e-4}
+    with pytest.raises(sweep.SweepError, match="different sweep.*train.lr"):
+        sweep.run_sweep(changed, out, train_fn=FakeTrainer(), curves=False)
+    # An existing folder that is not a sweep is refused too.
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x").write_text("x")
+    with pytest.raises(sweep.SweepError, match="not a sweep folder"):
+        sweep.run_sweep(grid_spec(), tmp_path / "other", train_fn=FakeTrainer(), curves=False)
+
+
+def test_offline_sweep_with_uncached_hub_model_is_refused_before_any_run(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    spec = sweep.load_sweep_file("seed_debugging")  # bert-base-uncased: not cached here
+    spec.variants = [sweep.Variant("baseline", {}), sweep.Variant("x", {"model": "org/nope"})]
+    trainer = FakeTrainer()
+    with pytest.raises(ConfigError, match="invalid value for 'model'.*offline"):
+        sweep.run_sweep(spec, tmp_path / "s", train_fn=trainer)
+    assert trainer.calls == [] and not (tmp_path / "s").exists()

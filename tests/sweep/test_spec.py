@@ -1,0 +1,83 @@
+"""`reviewsense.sweep.spec`: grids, seeds, sweep files (shipped and user-written)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from reviewsense import config as config_mod
+from reviewsense import sweep
+from reviewsense.errors import ConfigError
+
+from .fakes import (
+    grid_spec,
+)
+
+
+def test_grid_expansion_names_and_seed_major_plan(tmp_path):
+    plan = sweep.plan_sweep(grid_spec(), tmp_path / "s")
+    names = [v.name for v in plan.spec.variants]
+    assert names == [
+        "epochs_3-batch_size_16",
+        "epochs_3-batch_size_8",
+        "epochs_2-batch_size_16",
+        "epochs_2-batch_size_8",
+    ]
+    assert plan.seeds == [42, 43]  # base seed + k
+    assert [r.label for r in plan.runs[:4]] == [f"{n}/seed-42" for n in names]  # seed-major
+    assert plan.runs[5].cfg.train.seed == 43 and plan.runs[5].cfg.train.batch_size == 8
+    assert plan.runs[0].run_dir == tmp_path / "s" / names[0] / "seed-42"
+    assert not (tmp_path / "s").exists()  # planning writes nothing
+
+
+def test_sweep_file_roundtrip_and_errors(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text(
+        yaml.safe_dump(
+            {
+                "preset": "offline",
+                "set": {"train_size": 100},
+                "seeds": [7, 9],
+                "grid": {"weight_decay": [0.01, 0.05]},
+            }
+        )
+    )
+    spec = sweep.load_sweep_file(f)
+    assert spec.name == "s" and spec.seeds == [7, 9] and len(spec.variants) == 2
+    plan = sweep.plan_sweep(spec, tmp_path / "o")
+    assert [r.cfg.train.seed for r in plan.runs] == [7, 7, 9, 9]
+    f.write_text(yaml.safe_dump({"preset": "offline", "variants": {"a": {}}, "seed": 3}))
+    with pytest.raises(ConfigError, match="unknown sweep key 'seed'"):
+        sweep.load_sweep_file(f)
+    f.write_text(yaml.safe_dump({"preset": "nope", "variants": {"a": {}}}))
+    with pytest.raises(ConfigError, match="unknown preset 'nope'"):
+        sweep.load_sweep_file(f)
+    with pytest.raises(ConfigError, match="'seeds'"):
+        sweep.parse_seeds(0)
+    with pytest.raises(ConfigError, match="'seeds'"):
+        sweep.parse_seeds("1,1")
+
+
+def test_shipped_sweep_files_are_valid(tmp_path):
+    for name in ("seed_debugging", "seed_debugging_offline"):
+        spec = sweep.load_sweep_file(name)
+        assert spec.baseline_name == "baseline"
+        names = [v.name for v in spec.variants]
+        assert {"baseline", "epochs_2", "batch_8", "wd_0.05"} <= set(names)
+        plan = sweep.plan_sweep(spec, tmp_path / name)
+        base = next(r.cfg for r in plan.runs if r.variant == "baseline")
+        assert (base.train.epochs, base.train.batch_size, base.train.weight_decay) == (3, 16, 0.01)
+        assert len(plan.seeds) == 3
+    online = sweep.load_sweep_file("seed_debugging")
+    assert online.base.model == "bert-base-uncased"
+    assert dict((v.name, v.overrides) for v in online.variants)["distilbert"] == {
+        "model": "distilbert-base-uncased"
+    }
+    offline = sweep.plan_sweep(sweep.load_sweep_file("seed_debugging_offline"), tmp_path / "o")
+    assert {r.cfg.model for r in offline.runs} == {"minilm"}
+    assert {(r.cfg.data.train_size, r.cfg.data.test_size) for r in offline.runs} == {(2000, 5000)}
+
+
+def test_presets_still_load():
+    # The shipped sweep files build on these presets.
+    assert config_mod.load_preset("offline").model == "minilm"
