@@ -142,6 +142,12 @@ def build_blocks(summary: dict, plot_files: list[str], title: str | None = None)
             )
         )
 
+    return b + _eval_and_curve_blocks(summary, plot_files)
+
+
+def _eval_and_curve_blocks(summary: dict, plot_files: list[str]) -> list[Block]:
+    """Evaluation table, learning rate and gradient-norm sections of the report."""
+    b: list[Block] = []
     b.append(("h2", "Evaluation"))
     ev = summary.get("eval") or []
     if ev:
