@@ -125,6 +125,22 @@ def test_reviewsense_run_recommendation_agrees_with_best_reason(tmp_path):
     assert s["recommended_step"] == 200 and s["recommended_epochs"] == 2
     assert reason in s["recommended_reason"]
     assert reason in " ".join(f["message"] for f in s["findings"])
+    # an earlier epoch chosen by the run's paired test: the verdict must not say "no"
+    assert s["overfitting"] is True and s["overfitting_detail"]["by_metric"] is True
+    assert "run's own selection" in finding_of(s, "overfitting")["message"]
+
+
+def test_reviewsense_run_keeping_the_last_epoch_stays_no_overfitting(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    data = make_log({"loss": [0.40, 0.35, 0.34, 0.335], "accuracy": [0.85, 0.88, 0.885, 0.884]})
+    (run / "trainer_state.json").write_text(json.dumps(data))
+    reason = "last epoch kept: no earlier epoch is better by more than the noise band"
+    best = {"epoch": 4, "step": 400, "metric": "accuracy", "reason": reason}
+    (run / "metrics.json").write_text(json.dumps({"data": {"val": 2000}, "best": best}))
+    s = diagnose(load_trainer_state(run))
+    assert s["overfitting"] is False and s["recommended_step"] == 400
+    assert reason in s["recommended_reason"]
 
 
 # ------------------------------------------------------------------ property

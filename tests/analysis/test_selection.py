@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from reviewsense.analysis.diagnose import diagnose
 from reviewsense.analysis.selection import checkpoint_step, eval_size
 from reviewsense.analysis.trainer_state import load_trainer_state
 
@@ -42,3 +43,13 @@ def test_unrelated_metrics_json_is_ignored(tmp_path):
     (tmp_path / "trainer_state.json").write_text(json.dumps(make_log({"f1": [0.8, 0.9, 0.9]})))
     (tmp_path / "metrics.json").write_text(json.dumps({"accuracy": 0.9}))
     assert load_trainer_state(tmp_path).run_metrics is None
+
+
+def test_run_choice_by_epoch_when_metrics_json_names_no_step(tmp_path):
+    data = make_log({"accuracy": [0.85, 0.88, 0.885, 0.886]})
+    (tmp_path / "trainer_state.json").write_text(json.dumps(data))
+    best = {"epoch": 3, "reason": "epoch 3 beats the last by more than the paired noise band"}
+    (tmp_path / "metrics.json").write_text(json.dumps({"best": best}))
+    s = diagnose(load_trainer_state(tmp_path))
+    assert s["recommended_step"] == 300
+    assert s["recommended_reason"].endswith(best["reason"])

@@ -150,6 +150,28 @@ def _recommend(state: TrainerState, rows: list[dict], key: str | None, source: s
     return out
 
 
+def _agree_with_run_choice(
+    state: TrainerState, rows: list[dict], by_metric: dict | None, rec: dict
+) -> None:
+    """reviewsense's own pick of an earlier epoch means the metric fell beyond its noise.
+
+    Training keeps the last evaluation unless an earlier one is more accurate on the same
+    reviews by more than the paired noise band (``metrics.json`` ``best.reason``). That
+    paired test is stronger than the unpaired band here, so when it picked an earlier epoch
+    the verdict by metric follows it: a "no" next to "use epoch 2 of 4" would contradict.
+    """
+    own = run_choice(state, rows)
+    if own is None or by_metric is None or not rows or own[0]["step"] == rows[-1]["step"]:
+        return
+    if by_metric["verdict"] is not True:
+        by_metric.update(verdict=True, pattern="run_selection", run_reason=own[1])
+        by_metric["best"] = {
+            "epoch": own[0]["epoch"],
+            "step": own[0]["step"],
+            "value": own[0]["metrics"].get(by_metric["key"]),
+        }
+
+
 def overfitting_analysis(
     state: TrainerState, rows: list[dict], eval_size_given: int | None = None
 ) -> tuple[dict, list[dict]]:
@@ -161,8 +183,10 @@ def overfitting_analysis(
     n, n_from = eval_size(state, eval_size_given)
     by_loss = _judge(state, rows, "loss", n)
     by_metric = _judge(state, rows, metric, n)
-    verdict = _combine(by_loss, by_metric) if rows else None
     key = selection or metric or ("loss" if by_loss else None)
+    rec = _recommend(state, rows, key, source)
+    _agree_with_run_choice(state, rows, by_metric, rec)
+    verdict = _combine(by_loss, by_metric) if rows else None
     out: dict = {
         "overfitting": verdict,
         "overfitting_detail": {
@@ -179,7 +203,7 @@ def overfitting_analysis(
         "overfitting_start_epoch": None,
         "selection_metric": selection,
         "primary_metric": metric,
-        **_recommend(state, rows, key, source),
+        **rec,
     }
     if verdict:
         start = by_loss if by_loss and by_loss["verdict"] else by_metric

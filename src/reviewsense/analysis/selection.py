@@ -162,7 +162,12 @@ def run_choice(state: TrainerState, rows: list[dict]) -> tuple[dict, str] | None
     """reviewsense's own pick (``metrics.json`` ``best``) as (eval row, reason), if any."""
     best = (state.run_metrics or {}).get("best") or {}
     step = best.get("step") or checkpoint_step(best.get("checkpoint"))
-    row = next((r for r in rows if r["step"] == step), None)
+    row = next((r for r in rows if step is not None and r["step"] == step), None)
+    epoch = best.get("epoch", best.get("epoch_index"))
+    if row is None and isinstance(epoch, int | float) and not isinstance(epoch, bool):
+        row = next(
+            (r for r in rows if r["epoch"] is not None and abs(r["epoch"] - epoch) < 1e-6), None
+        )
     if row is None:
         return None
     reason = best.get("reason")

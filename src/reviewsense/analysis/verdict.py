@@ -54,6 +54,11 @@ _UNDECIDED = {
 def _judgement(j: dict, detail: dict) -> str:
     name = "eval loss" if j["key"] == "loss" else j["key"]
     text = _series_text(j, detail)
+    if j["pattern"] == "run_selection":
+        return (
+            f"Overfitting by metric, as the run's own selection found: {j['run_reason']} "
+            f"(paired test on the same validation reviews; here {text})."
+        )
     if j["verdict"] is True:
         extra = " while the training loss kept falling" if j["key"] == "loss" else ""
         return f"Overfitting by {'loss' if j['key'] == 'loss' else 'metric'}: {text}{extra}."
