@@ -1,0 +1,460 @@
+"""Distillation of a fine-tuned classifier into a shallower student (``reviewsense distill``).
+
+The recipe of DistilBERT (Sanh et al. 2019) applied to a fine-tuned teacher:
+
+- student = the teacher with ``layers`` of its transformer layers, chosen evenly and always
+  including the top one (6 -> 3 keeps layers 1, 3, 5: every other layer), embeddings, pooler and
+  classifier copied, so the student starts close to the teacher;
+- loss = ``alpha`` * cross-entropy on the hard labels (labelled rows only) + ``(1 - alpha)`` *
+  T^2 * KL(teacher || student) at temperature T (Hinton et al. 2015), over labelled IMDb train
+  reviews plus unlabelled IMDb reviews (which carry the teacher's soft labels only);
+- the teacher's logits are computed once and cached (``~/.cache/reviewsense/teacher-logits``);
+- the student is written as a normal model folder with the teacher's inference settings, plus
+  ``distill.json`` (teacher, layers kept, agreement with the teacher and accuracy on held-out
+  labelled IMDb *test* reviews, which neither model trained on, and the speed of both).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reviewsense import rundir
+from reviewsense.errors import ConfigError, ModelError, ReviewsenseError
+from reviewsense.jsonio import write_json
+from reviewsense.runtime import PRECISIONS
+from reviewsense.trainer_utils import pad_batch, progress_callback, training_arguments
+
+log = logging.getLogger(__name__)
+
+DISTILL_JSON = "distill.json"
+UNLABELLED = -1  # label of an unlabelled review: soft (teacher) loss only
+# model_type -> (state-dict prefix of the transformer layers, config key of their number)
+LAYER_LAYOUT = {
+    "bert": ("bert.encoder.layer.", "num_hidden_layers"),
+    "distilbert": ("distilbert.transformer.layer.", "n_layers"),
+}
+
+
+@dataclass
+class DistillConfig:
+    teacher: str = ""  # a run directory or model folder
+    layers: int = 3
+    train_size: int | None = 2000  # labelled IMDb train reviews (None: all 25,000)
+    unlabeled_size: int = 10000  # IMDb unsupervised reviews (0: none)
+    eval_size: int = 1000  # labelled IMDb test reviews for agreement and accuracy
+    epochs: float = 2.0
+    max_steps: int = -1
+    max_length: int | None = None  # None: the teacher's
+    temperature: float = 2.0
+    alpha: float = 0.5  # weight of the hard-label loss
+    lr: float = 1e-4
+    batch_size: int = 16
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    precision: str = "auto"
+    seed: int = 42
+    threads: int | None = None
+    logging_steps: int = 50
+    data_dir: str | None = None  # IMDb parquet folder
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first invalid key."""
+        checks = [
+            ("teacher", bool(str(self.teacher).strip()), "a run directory or model folder"),
+            ("layers", self.layers >= 1, "must be >= 1"),
+            ("train_size", self.train_size is None or self.train_size >= 2, "must be >= 2"),
+            ("unlabeled_size", self.unlabeled_size >= 0, "must be >= 0"),
+            ("eval_size", self.eval_size >= 2, "must be >= 2"),
+            ("epochs", self.epochs > 0, "must be > 0"),
+            ("max_steps", self.max_steps == -1 or self.max_steps > 0, "must be > 0"),
+            (
+                "max_length",
+                self.max_length is None or 8 <= self.max_length <= 512,
+                "must be between 8 and 512 tokens",
+            ),
+            ("temperature", self.temperature > 0, "must be > 0"),
+            ("alpha", 0 <= self.alpha <= 1, "must be in [0, 1]"),
+            ("lr", self.lr > 0, "must be > 0"),
+            ("batch_size", self.batch_size >= 1, "must be >= 1"),
+            ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
+            ("warmup_ratio", 0 <= self.warmup_ratio < 1, "must be in [0, 1)"),
+            ("precision", self.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+            ("threads", self.threads is None or self.threads >= 1, "must be >= 1"),
+            ("logging_steps", self.logging_steps >= 1, "must be >= 1"),
+        ]
+        for key, ok, reason in checks:
+            if not ok:
+                raise ConfigError(f"invalid value for '{key}': {getattr(self, key)!r} ({reason})")
+
+
+# -- student ---------------------------------------------------------------------------------
+def choose_layers(n_teacher: int, n_student: int) -> list[int]:
+    """Evenly spaced teacher layers ending with the top one (6 -> 3: [1, 3, 5])."""
+    if not 1 <= n_student <= n_teacher:
+        raise ConfigError(
+            f"invalid value for 'layers': {n_student} (the teacher has {n_teacher} layers; "
+            f"choose 1..{n_teacher})"
+        )
+    return [(i + 1) * n_teacher // n_student - 1 for i in range(n_student)]
+
+
+def _layout(model) -> tuple[str, str]:
+    kind = model.config.model_type
+    if kind not in LAYER_LAYOUT:
+        raise ModelError(
+            f"distill supports {', '.join(LAYER_LAYOUT)} teachers, got model_type {kind!r}"
+        )
+    return LAYER_LAYOUT[kind]
+
+
+def build_student(teacher, keep: list[int]):
+    """A copy of ``teacher`` with only the transformer layers ``keep`` (in order)."""
+    prefix, key = _layout(teacher)
+    cfg = copy.deepcopy(teacher.config)
+    setattr(cfg, key, len(keep))
+    student = type(teacher)(cfg)
+    state = {}
+    for name, tensor in teacher.state_dict().items():
+        if name.startswith(prefix):
+            idx, rest = name[len(prefix) :].split(".", 1)
+            if int(idx) not in keep:
+                continue
+            name = f"{prefix}{keep.index(int(idx))}.{rest}"
+        state[name] = tensor.detach().clone()
+    student.load_state_dict(state, strict=True)
+    return student
+
+
+def load_teacher(path: str):
+    """(model dir, classifier, tokenizer, settings) of a run directory or model folder."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model_dir = rundir.resolve_model_dir(path)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir, use_safetensors=True)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"cannot load the teacher from {model_dir}: {e}") from None
+    if model.config.num_labels != 2:
+        raise ModelError(
+            f"{model_dir}: the teacher has {model.config.num_labels} labels; distill needs a "
+            "negative/positive classifier (a `reviewsense train` run)"
+        )
+    _layout(model)
+    return model_dir, model.eval(), tokenizer, rundir.read_model_settings(model_dir)
+
+
+# -- loss ------------------------------------------------------------------------------------
+def distillation_loss(student_logits, teacher_logits, labels, temperature: float, alpha: float):
+    """alpha * CE(labelled rows) + (1 - alpha) * T^2 * KL(teacher_T || student_T).
+
+    Args:
+        student_logits, teacher_logits: [batch, 2].
+        labels: [batch], ``UNLABELLED`` (-1) for rows without a label.
+    """
+    import torch.nn.functional as F
+
+    t = temperature
+    soft = F.kl_div(
+        F.log_softmax(student_logits / t, dim=-1),
+        F.log_softmax(teacher_logits / t, dim=-1),
+        log_target=True,
+        reduction="batchmean",
+    ) * (t * t)
+    has = labels != UNLABELLED
+    hard = F.cross_entropy(student_logits[has], labels[has]) if has.any() else soft.new_zeros(())
+    return alpha * hard + (1 - alpha) * soft
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    class DistillTrainer(Trainer):
+        """Trainer whose loss mixes the teacher's soft labels with the hard labels."""
+
+        temperature: float = 2.0
+        alpha: float = 0.5
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.pop("labels")
+            teacher = inputs.pop("teacher_logits")
+            out = model(**inputs)
+            loss = distillation_loss(
+                out.logits.float(), teacher.float(), labels, self.temperature, self.alpha
+            )
+            return (loss, out) if return_outputs else loss
+
+    return DistillTrainer
+
+
+def collate(features: list[dict], pad_id: int) -> dict:
+    """input_ids/attention_mask [batch, width], labels [batch], teacher_logits [batch, 2]."""
+    import torch
+
+    ids = [f["input_ids"] for f in features]
+    return {
+        "input_ids": pad_batch(ids, pad_id),
+        "attention_mask": pad_batch([[1] * len(s) for s in ids], 0),
+        "labels": torch.tensor([f["labels"] for f in features], dtype=torch.long),
+        "teacher_logits": torch.tensor([f["teacher_logits"] for f in features]),
+    }
+
+
+# -- inference -------------------------------------------------------------------------------
+def predict_logits(model, seqs: list[list[int]], pad_id: int, precision: str, batch: int = 64):
+    """Logits [n, 2] (float32, input order), batches of similar length for little padding."""
+    import torch
+
+    order = np.argsort([len(s) for s in seqs], kind="stable")
+    out = np.zeros((len(seqs), model.config.num_labels), dtype=np.float32)
+    device = next(model.parameters()).device
+    model.eval()
+    with (
+        torch.inference_mode(),
+        torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"),
+    ):
+        for start in range(0, len(seqs), batch):
+            idx = order[start : start + batch]
+            chunk = [seqs[i] for i in idx]
+            logits = model(
+                input_ids=pad_batch(chunk, pad_id).to(device),
+                attention_mask=pad_batch([[1] * len(s) for s in chunk], 0).to(device),
+            ).logits
+            out[idx] = logits.float().cpu().numpy()
+    return out
+
+
+def _cache_path(model_dir: Path, seqs: list[list[int]], precision: str) -> Path:
+    h = hashlib.sha256(precision.encode())
+    with (model_dir / "model.safetensors").open("rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            h.update(block)
+    for s in seqs:
+        h.update(np.asarray(s, dtype=np.int32).tobytes() + b"|")
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "reviewsense" / "teacher-logits" / f"{h.hexdigest()[:32]}.npy"
+
+
+def teacher_logits(model_dir: Path, teacher, seqs, pad_id: int, precision: str) -> np.ndarray:
+    """The teacher's logits for ``seqs``, computed once per (teacher, inputs, precision)."""
+    path = _cache_path(model_dir, seqs, precision)
+    if path.is_file():
+        log.info("teacher logits for %d reviews from cache %s", len(seqs), path)
+        return np.load(path)
+    t0 = time.time()
+    logits = predict_logits(teacher, seqs, pad_id, precision)
+    log.info("teacher logits for %d reviews in %.0f s", len(seqs), time.time() - t0)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+        np.save(tmp, logits)
+        tmp.replace(path)
+    except OSError as e:
+        log.warning("could not cache teacher logits in %s: %s", path, e)
+    return logits
+
+
+def agreement_report(student: np.ndarray, teacher: np.ndarray, labels: np.ndarray) -> dict:
+    """Agreement (raw, by chance, Cohen's kappa) and accuracy of both on labelled reviews."""
+    s, t = student.argmax(1), teacher.argmax(1)
+    agree = float(np.mean(s == t))
+    ps, pt = float(np.mean(s)), float(np.mean(t))
+    chance = ps * pt + (1 - ps) * (1 - pt)
+    return {
+        "n": len(labels),
+        "agreement": agree,
+        "chance_agreement": chance,
+        "kappa": (agree - chance) / (1 - chance) if chance < 1 else None,
+        "student_accuracy": float(np.mean(s == labels)),
+        "teacher_accuracy": float(np.mean(t == labels)),
+    }
+
+
+# -- data ------------------------------------------------------------------------------------
+def load_reviews(cfg: DistillConfig) -> dict:
+    """Texts and labels: labelled train (+ unlabelled, label -1) and held-out test reviews."""
+    from reviewsense.data import load_imdb_split, stratified_indices
+    from reviewsense.pretrain import (
+        IMDB_UNSUPERVISED,
+        data_file,
+        exclude_test_texts,
+        imdb_test_texts,
+        read_texts,
+    )
+
+    train = load_imdb_split("train", cfg.data_dir)
+    if cfg.train_size is not None and cfg.train_size < len(train):
+        train = train.subset(stratified_indices(train.labels, cfg.train_size, cfg.seed))
+    test = load_imdb_split("test", cfg.data_dir)
+    test = test.subset(stratified_indices(test.labels, cfg.eval_size, cfg.seed))
+    texts, labels = list(train.texts), list(train.labels)
+    dropped = 0
+    if cfg.unlabeled_size > 0:
+        path = data_file(IMDB_UNSUPERVISED, cfg.data_dir)
+        extra, rows = read_texts(path)
+        # unlabelled reviews that are test reviews would leak the held-out set
+        extra, rows, dropped = exclude_test_texts(
+            extra, rows, str(path), imdb_test_texts(cfg.data_dir), drop=True
+        )
+        rng = np.random.default_rng(cfg.seed)
+        pick = np.sort(rng.choice(len(extra), min(cfg.unlabeled_size, len(extra)), False))
+        texts += [extra[i] for i in pick]
+        labels += [UNLABELLED] * len(pick)
+    facts = {
+        "labelled": len(train),
+        "unlabelled": len(texts) - len(train),
+        "unlabelled_test_texts_dropped": dropped,
+        "held_out": len(test),
+        "held_out_source": test.source,
+    }
+    log.info("distillation data: %s", facts)
+    return {"texts": texts, "labels": labels, "eval": test, "facts": facts}
+
+
+def _speed(model, seqs, pad_id: int, precision: str) -> float:
+    """Reviews per second of ``predict_logits`` over ``seqs`` (same loop for both models)."""
+    t0 = time.perf_counter()
+    predict_logits(model, seqs, pad_id, precision)
+    return len(seqs) / (time.perf_counter() - t0)
+
+
+def _save_student(student, tokenizer, out: Path, settings, teacher_dir: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    student.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    # the teacher's threshold was chosen on the teacher's probabilities: not carried over
+    rundir.write_model_settings(
+        out,
+        rundir.ModelSettings(
+            max_length=settings.max_length,
+            truncation=settings.truncation,
+            head_tokens=settings.head_tokens,
+            base_model=str(teacher_dir),
+            threshold_info={"note": "distilled student: run `reviewsense threshold` to set one"},
+        ),
+    )
+
+
+def run_distillation(cfg: DistillConfig, output_dir: str | Path) -> dict:
+    """Distil ``cfg.teacher`` into a ``cfg.layers``-layer student written to ``output_dir``."""
+    import transformers
+    from datasets import Dataset
+
+    from reviewsense.runtime import environment_facts, peak_rss_mb, resolve_precision, set_threads
+    from reviewsense.trainer_utils import cleanup_checkpoints
+    from reviewsense.truncation import encode_texts
+
+    cfg.validate()
+    out = Path(output_dir)
+    if (out / rundir.MODEL_CONFIG).exists():
+        raise ReviewsenseError(f"{out} already holds a model; choose another --output")
+    t_start = time.time()
+    threads = set_threads(cfg.threads)
+    precision = resolve_precision(cfg.precision)
+    transformers.set_seed(cfg.seed)
+    teacher_dir, teacher, tokenizer, settings = load_teacher(cfg.teacher)
+    prefix, key = _layout(teacher)
+    keep = choose_layers(getattr(teacher.config, key), cfg.layers)
+    n_teacher = getattr(teacher.config, key)
+    log.info("teacher %s: %d layers; the student keeps %s", teacher_dir, n_teacher, keep)
+    if cfg.max_length is not None:
+        settings.max_length = cfg.max_length
+    data = load_reviews(cfg)
+
+    def encode(texts):
+        e = encode_texts(
+            tokenizer, texts, settings.max_length, settings.truncation, settings.head_tokens
+        )
+        return e["input_ids"]
+
+    seqs, eval_seqs = encode(data["texts"]), encode(data["eval"].texts)
+    pad_id = tokenizer.pad_token_id
+    soft = teacher_logits(teacher_dir, teacher, seqs, pad_id, precision)
+    train_ds = Dataset.from_dict(
+        {
+            "input_ids": seqs,
+            "labels": data["labels"],
+            "teacher_logits": soft.tolist(),
+            "length": [len(s) for s in seqs],
+        }
+    )
+    student = build_student(teacher, keep)
+    args = training_arguments(
+        cfg,
+        out / rundir.CHECKPOINTS_DIR,
+        precision,
+        eval_strategy="no",
+        save_strategy="no",
+        remove_unused_columns=False,
+    )
+    trainer_cls = _trainer_class()
+    trainer_cls.temperature, trainer_cls.alpha = cfg.temperature, cfg.alpha
+    trainer = trainer_cls(
+        model=student,
+        args=args,
+        train_dataset=train_ds,
+        data_collator=lambda f: collate(f, pad_id),
+        callbacks=[progress_callback("distill")],
+    )
+    t_train = time.time()
+    train_out = trainer.train()
+    train_time = time.time() - t_train
+    student = trainer.model.eval()
+
+    labels = np.asarray(data["eval"].labels)
+    t_eval = teacher_logits(teacher_dir, teacher, eval_seqs, pad_id, precision)
+    s_eval = predict_logits(student, eval_seqs, pad_id, precision)
+    quality = agreement_report(s_eval, t_eval, labels)
+    speed_seqs = eval_seqs[: min(len(eval_seqs), 256)]
+    speed = {
+        "reviews": len(speed_seqs),
+        "teacher_reviews_per_s": _speed(teacher, speed_seqs, pad_id, precision),
+        "student_reviews_per_s": _speed(student, speed_seqs, pad_id, precision),
+    }
+    speed["speedup"] = speed["student_reviews_per_s"] / speed["teacher_reviews_per_s"]
+    _save_student(student, tokenizer, out, settings, teacher_dir)
+    cleanup_checkpoints(out / rundir.CHECKPOINTS_DIR, keep=False)
+    report = {
+        "teacher": str(teacher_dir),
+        "teacher_layers": getattr(teacher.config, key),
+        "layers_kept": keep,
+        "student_layers": len(keep),
+        "parameters": {
+            "teacher": sum(p.numel() for p in teacher.parameters()),
+            "student": sum(p.numel() for p in student.parameters()),
+        },
+        "config": asdict(cfg),
+        "inference_settings": settings.to_dict(),
+        "data": data["facts"],
+        "held_out": quality,
+        "speed": speed | {"note": "same loop, batch 64, measured right after training"},
+        "train": {
+            "steps": trainer.state.global_step,
+            "epochs": trainer.state.epoch,
+            "train_loss": train_out.training_loss,
+            "train_time_s": train_time,
+            "wall_time_s": time.time() - t_start,
+            "peak_rss_mb": peak_rss_mb(),
+        },
+        "environment": environment_facts(precision, threads),
+    }
+    write_json(out / DISTILL_JSON, report)
+    log.info(
+        "student (%d layers): agreement %.4f with the teacher, accuracy %.4f vs teacher %.4f "
+        "(n=%d); %.2fx the teacher's reviews/s",
+        len(keep),
+        quality["agreement"],
+        quality["student_accuracy"],
+        quality["teacher_accuracy"],
+        quality["n"],
+        speed["speedup"],
+    )
+    return report

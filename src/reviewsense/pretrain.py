@@ -1,0 +1,463 @@
+"""In-domain masked-language-model pre-training (``reviewsense pretrain``).
+
+Within-task further pre-training (Sun et al. 2019; Gururangan et al. 2020): MLM training of the
+encoder on the task's own unlabelled reviews before fine-tuning. ``run_pretraining(cfg, out)``:
+
+1. reads the texts (IMDb ``unsupervised.parquet`` or any table with a text column) and refuses
+   any text that is also an IMDb test review (normalised: lower case, whitespace collapsed);
+2. cuts every review into windows of ``max_length`` tokens (no text is thrown away) and holds
+   out 1% of the reviews, masked once with a fixed seed so that every evaluation's perplexity
+   is measured on the same masked tokens;
+3. trains ``AutoModelForMaskedLM`` with the HF Trainer (15% masking, optionally whole words),
+   resumable from the last complete checkpoint, with progress/ETA and held-out perplexity;
+4. writes ``out`` as a model folder: the encoder (with the source model's pooler) + tokenizer +
+   ``pretrain.json``, which ``reviewsense train --model out`` fine-tunes like any other model.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reviewsense import rundir
+from reviewsense.errors import ConfigError, DataError, ReviewsenseError
+from reviewsense.jsonio import write_json
+from reviewsense.runtime import PRECISIONS
+from reviewsense.trainer_utils import (
+    cleanup_checkpoints,
+    pad_batch,
+    perplexity,
+    progress_callback,
+    training_arguments,
+)
+
+log = logging.getLogger(__name__)
+
+IMDB_UNSUPERVISED = "imdb-unsupervised"
+MLM_PROBABILITY = 0.15
+EVAL_FRACTION = 0.01  # of the reviews, held out for perplexity
+MIN_WINDOW = 32  # content tokens: a shorter tail window of a long review is dropped
+PRETRAIN_JSON = "pretrain.json"
+
+
+@dataclass
+class PretrainConfig:
+    model: str = "minilm"
+    data: str = IMDB_UNSUPERVISED  # or a CSV/JSONL/Parquet/TXT file
+    text_column: str = "text"
+    data_dir: str | None = None  # IMDb parquet folder (unsupervised.parquet, test.parquet)
+    train_size: int | None = None  # reviews drawn from the data (None: all), 1% held out
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    max_length: int = 256  # tokens per window incl. [CLS]/[SEP]
+    lr: float = 5e-5
+    batch_size: int = 16
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    whole_word: bool = False
+    precision: str = "auto"
+    seed: int = 42
+    threads: int | None = None
+    eval_steps: int = 500  # evaluate (perplexity) and checkpoint every N optimizer steps
+    logging_steps: int = 50
+    drop_test_texts: bool = False  # drop (instead of refuse) texts that are IMDb test reviews
+    keep_checkpoints: bool = False
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first invalid key."""
+        checks = [
+            ("data", bool(str(self.data).strip()), f"'{IMDB_UNSUPERVISED}' or a file"),
+            ("train_size", self.train_size is None or self.train_size >= 2, "must be >= 2"),
+            ("epochs", self.epochs > 0, "must be > 0"),
+            ("max_steps", self.max_steps == -1 or self.max_steps > 0, "must be > 0"),
+            ("max_length", 8 <= self.max_length <= 512, "must be between 8 and 512 tokens"),
+            ("lr", self.lr > 0, "must be > 0"),
+            ("batch_size", self.batch_size >= 1, "must be >= 1"),
+            ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
+            ("warmup_ratio", 0 <= self.warmup_ratio < 1, "must be in [0, 1)"),
+            ("precision", self.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+            ("threads", self.threads is None or self.threads >= 1, "must be >= 1"),
+            ("eval_steps", self.eval_steps >= 1, "must be >= 1"),
+            ("logging_steps", self.logging_steps >= 1, "must be >= 1"),
+        ]
+        for key, ok, reason in checks:
+            if not ok:
+                raise ConfigError(f"invalid value for '{key}': {getattr(self, key)!r} ({reason})")
+
+
+# -- texts -----------------------------------------------------------------------------------
+def normalize_text(text: str) -> str:
+    """Lower case, whitespace collapsed: how texts are compared with the test reviews."""
+    return " ".join(text.lower().split())
+
+
+def imdb_test_texts(data_dir: str | Path | None = None) -> set[str]:
+    """Normalised texts of the IMDb test split (25,000 reviews)."""
+    from reviewsense.data import load_imdb_split
+
+    return {normalize_text(t) for t in load_imdb_split("test", data_dir).texts}
+
+
+def exclude_test_texts(
+    texts: list[str], rows: list[int], file: str, test_texts: set[str], drop: bool
+) -> tuple[list[str], list[int], int]:
+    """Refuse (or, with ``drop``, remove) texts that are also test reviews.
+
+    Args:
+        texts, rows: the texts and their 1-based row numbers in ``file``.
+
+    Returns:
+        (texts, rows, how many were dropped)
+    """
+    hits = [i for i, t in enumerate(texts) if normalize_text(t) in test_texts]
+    if hits and not drop:
+        raise DataError(
+            f"{file}: {len(hits)} of {len(texts)} rows are IMDb test reviews (first: row "
+            f"{rows[hits[0]]}); pre-training on them leaks the test set: remove those rows or "
+            "pass --drop-test-texts"
+        )
+    if hits:
+        bad = set(hits)
+        keep = [i for i in range(len(texts)) if i not in bad]
+        log.warning("%s: dropped %d texts that are IMDb test reviews", file, len(hits))
+        return [texts[i] for i in keep], [rows[i] for i in keep], len(hits)
+    return texts, rows, 0
+
+
+def data_file(data: str, data_dir: str | None) -> Path:
+    """The file behind ``--data``: the IMDb unsupervised parquet or the given path."""
+    if data != IMDB_UNSUPERVISED:
+        return Path(data).expanduser()
+    from reviewsense.data import resolve_imdb_dir
+
+    folder = resolve_imdb_dir(data_dir)
+    if folder is None:
+        raise DataError(
+            f"--data {IMDB_UNSUPERVISED}: no local IMDb folder found; pass --data-dir DIR (a "
+            "folder with unsupervised.parquet) or set REVIEWSENSE_IMDB_DIR"
+        )
+    return folder / "unsupervised.parquet"
+
+
+def read_texts(path: Path, text_column: str = "text") -> tuple[list[str], list[int]]:
+    """Non-empty texts of ``path`` and their 1-based row numbers."""
+    from reviewsense.data import read_table
+
+    df = read_table(path)
+    if text_column not in df.columns:
+        raise DataError(
+            f"{path}: no column '{text_column}' (columns: {', '.join(map(str, df.columns))}); "
+            "pass --text-column"
+        )
+    texts, rows = [], []
+    for i, v in enumerate(df[text_column].tolist(), start=1):
+        if isinstance(v, str) and v.strip():
+            texts.append(v)
+            rows.append(i)
+    if not texts:
+        raise DataError(f"{path}: column '{text_column}' holds no non-empty text")
+    return texts, rows
+
+
+def windows(ids: list[int], size: int) -> list[list[int]]:
+    """Consecutive windows of at most ``size`` content tokens; a short tail (< MIN_WINDOW) of a
+    long text is dropped."""
+    out = [ids[s : s + size] for s in range(0, max(len(ids), 1), size)]
+    if len(out) > 1 and len(out[-1]) < MIN_WINDOW:
+        out.pop()
+    return out
+
+
+def encode_windows(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    """Token windows of every text, each ``[CLS] ... [SEP]`` and at most ``max_length`` long."""
+    from reviewsense.truncation import SPECIAL_TOKENS, encode_texts
+
+    out: list[list[int]] = []
+    chunk, t0 = 2000, time.time()
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    for start in range(0, len(texts), chunk):
+        # a huge max_length: nothing is cut, the windows below keep every token
+        enc = encode_texts(tokenizer, texts[start : start + chunk], 10**9, "head")
+        for ids in enc["input_ids"]:
+            for w in windows(ids[1:-1], max_length - SPECIAL_TOKENS):
+                out.append([cls_id, *w, sep_id])
+        if len(texts) > chunk:
+            log.info("tokenized %d/%d texts (%.0f s)", start + chunk, len(texts), time.time() - t0)
+    return out
+
+
+# -- masking ---------------------------------------------------------------------------------
+class MLMCollator:
+    """Pads to a multiple of 16 and masks 15% of the tokens (or of the words) afresh per batch.
+
+    Examples that already carry ``labels`` (the held-out set, masked once) are only padded,
+    so every evaluation scores the same masked tokens.
+    """
+
+    def __init__(self, tokenizer, whole_word: bool = False):
+        import torch
+        from transformers import DataCollatorForLanguageModeling
+
+        self.masker = DataCollatorForLanguageModeling(
+            tokenizer, mlm_probability=MLM_PROBABILITY, whole_word_mask=whole_word
+        )
+        self.whole_word = whole_word
+        self.pad_id = tokenizer.pad_token_id
+        self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)))
+        vocab = tokenizer.get_vocab()
+        # WordPiece continuation pieces ("##ing") belong to the previous token's word
+        self.continues = np.zeros(max(vocab.values()) + 1, dtype=bool)
+        for tok, i in vocab.items():
+            self.continues[i] = tok.startswith("##")
+
+    def _offsets(self, input_ids) -> np.ndarray:
+        """Synthetic character offsets [batch, width, 2]: no gap before a continuation piece,
+        a gap before a new word (what the collator's whole-word masking reads)."""
+        step = np.where(self.continues[input_ids.numpy()], 1, 2)
+        end = np.cumsum(step, axis=1)
+        return np.stack([end - 1, end], axis=-1)
+
+    def __call__(self, features: list[dict]) -> dict:
+        import torch
+
+        input_ids = pad_batch([f["input_ids"] for f in features], self.pad_id)
+        attention_mask = pad_batch([[1] * len(f["input_ids"]) for f in features], 0)
+        if "labels" in features[0]:
+            labels = pad_batch([f["labels"] for f in features], -100)
+        else:
+            special = torch.isin(input_ids, self.special_ids)
+            offsets = self._offsets(input_ids) if self.whole_word else None
+            input_ids, labels = self.masker.torch_mask_tokens(
+                input_ids, special_tokens_mask=special, offset_mapping=offsets
+            )
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+def mask_once(collator: MLMCollator, seqs: list[list[int]], seed: int) -> list[dict]:
+    """Mask each sequence once with a fixed seed: ``{"input_ids", "labels"}`` per sequence."""
+    import torch
+
+    out = []
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for s in seqs:
+            b = collator([{"input_ids": s}])
+            n = len(s)
+            out.append(
+                {"input_ids": b["input_ids"][0, :n].tolist(), "labels": b["labels"][0, :n].tolist()}
+            )
+    return out
+
+
+# -- model -----------------------------------------------------------------------------------
+def load_mlm_model(name: str):
+    """(masked-LM model, tokenizer); logs when the checkpoint has no MLM head of its own."""
+    from transformers import AutoModelForMaskedLM
+
+    from reviewsense.modeling import load_tokenizer, resolve_model
+
+    src = resolve_model(name)
+    tokenizer = load_tokenizer(name)
+    try:
+        model, info = AutoModelForMaskedLM.from_pretrained(
+            src, use_safetensors=True, output_loading_info=True
+        )
+    except (OSError, ValueError) as e:
+        raise ReviewsenseError(f"cannot load '{name}' as a masked-LM encoder: {e}") from None
+    new_head = sorted(k for k in info.get("missing_keys", []) if k.startswith("cls."))
+    if new_head:
+        log.warning(
+            "%s has no MLM head: newly initialised %d tensors (%s ...); its first evaluations "
+            "measure a random head",
+            name,
+            len(new_head),
+            new_head[0],
+        )
+    else:
+        log.info("%s: MLM head loaded from the checkpoint", name)
+    return model, tokenizer, src, bool(new_head)
+
+
+def save_encoder(mlm_model, src: str, out: Path) -> None:
+    """Save the trained encoder as a plain encoder model (keeping the source's pooler)."""
+    from transformers import AutoModel
+
+    base = AutoModel.from_pretrained(src, use_safetensors=True)
+    prefix = mlm_model.base_model_prefix  # "bert"
+    encoder = getattr(mlm_model, prefix).state_dict()
+    missing, unexpected = base.load_state_dict(encoder, strict=False)
+    if unexpected or any(not k.startswith("pooler.") for k in missing):
+        raise ReviewsenseError(
+            f"encoder weights do not match {src}: missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}"
+        )
+    base.save_pretrained(out, safe_serialization=True)
+
+
+def prepare_texts(cfg: PretrainConfig) -> tuple[list[str], dict]:
+    """Read, refuse test texts, subsample. Returns (texts, facts for pretrain.json)."""
+    path = data_file(cfg.data, cfg.data_dir)
+    texts, rows = read_texts(path, cfg.text_column)
+    builtin = cfg.data == IMDB_UNSUPERVISED
+    if builtin and not cfg.drop_test_texts:
+        log.info("IMDb unsupervised holds reviews that are also test reviews: dropping them")
+    texts, rows, dropped = exclude_test_texts(
+        texts, rows, str(path), imdb_test_texts(cfg.data_dir), cfg.drop_test_texts or builtin
+    )
+    if cfg.train_size is not None and cfg.train_size < len(texts):
+        idx = np.sort(np.random.default_rng(cfg.seed).choice(len(texts), cfg.train_size, False))
+        texts = [texts[i] for i in idx]
+    if len(texts) < 2:
+        raise DataError(f"{path}: {len(texts)} usable text(s); pre-training needs at least 2")
+    facts = {"file": str(path), "texts": len(texts), "test_texts_dropped": dropped}
+    return texts, facts
+
+
+def _eval_history(log_history: list[dict]) -> list[dict]:
+    return [
+        {
+            "step": e.get("step"),
+            "epoch": e.get("epoch"),
+            "loss": e["eval_loss"],
+            "perplexity": perplexity(e["eval_loss"]),
+        }
+        for e in log_history
+        if "eval_loss" in e
+    ]
+
+
+def _datasets(cfg: PretrainConfig, tokenizer, texts: list[str], collator: MLMCollator):
+    """(train dataset, held-out dataset masked once, sizes) from the texts."""
+    from datasets import Dataset
+
+    n_eval = max(1, round(EVAL_FRACTION * len(texts)))
+    held = set(np.random.default_rng(cfg.seed).permutation(len(texts))[:n_eval].tolist())
+    train_seqs = encode_windows(
+        tokenizer, [t for i, t in enumerate(texts) if i not in held], cfg.max_length
+    )
+    eval_rows = mask_once(
+        collator,
+        encode_windows(tokenizer, [texts[i] for i in sorted(held)], cfg.max_length),
+        cfg.seed,
+    )
+    train_ds = Dataset.from_dict({"input_ids": train_seqs, "length": [len(s) for s in train_seqs]})
+    eval_ds = Dataset.from_dict(
+        {
+            "input_ids": [r["input_ids"] for r in eval_rows],
+            "labels": [r["labels"] for r in eval_rows],
+        }
+    )
+    sizes = {
+        "train_texts": len(texts) - n_eval,
+        "held_out_texts": n_eval,
+        "train_windows": len(train_seqs),
+        "held_out_windows": len(eval_rows),
+        "held_out_masked_tokens": sum(sum(x != -100 for x in r["labels"]) for r in eval_rows),
+    }
+    log.info("pre-training data: %s", sizes)
+    return train_ds, eval_ds, sizes
+
+
+def run_pretraining(cfg: PretrainConfig, output_dir: str | Path, resume: bool = False) -> dict:
+    """Pre-train, then write the encoder model folder ``output_dir``; returns pretrain.json."""
+    import transformers
+    from transformers import Trainer
+
+    from reviewsense.runtime import (
+        environment_facts,
+        is_main_process,
+        peak_rss_mb,
+        resolve_precision,
+        set_threads,
+    )
+    from reviewsense.train import last_complete_checkpoint
+
+    cfg.validate()
+    out = Path(output_dir)
+    ckpt_dir = out / rundir.CHECKPOINTS_DIR
+    busy = (ckpt_dir.is_dir() and any(ckpt_dir.iterdir())) or (out / rundir.MODEL_CONFIG).exists()
+    if busy and not resume:
+        raise ReviewsenseError(
+            f"{out} already holds a pre-training run; pass --resume to continue it or choose "
+            "another --output"
+        )
+    t_start = time.time()
+    threads = set_threads(cfg.threads)
+    precision = resolve_precision(cfg.precision)
+    log.info("threads %d, precision %s", threads, precision)
+    transformers.set_seed(cfg.seed)
+    texts, data_facts = prepare_texts(cfg)
+    model, tokenizer, src, new_head = load_mlm_model(cfg.model)
+    collator = MLMCollator(tokenizer, cfg.whole_word)
+    train_ds, eval_ds, sizes = _datasets(cfg, tokenizer, texts, collator)
+
+    args = training_arguments(
+        cfg,
+        ckpt_dir,
+        precision,
+        eval_strategy="steps",
+        eval_steps=cfg.eval_steps,
+        eval_on_start=True,
+        save_strategy="steps",
+        save_steps=cfg.eval_steps,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        data_collator=collator,
+        callbacks=[progress_callback("pretrain")],
+    )
+    resume_from = last_complete_checkpoint(ckpt_dir) if resume else None
+    if resume:
+        log.info("resuming from %s", resume_from or "scratch (no complete checkpoint)")
+    t_train = time.time()
+    train_out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    train_time = time.time() - t_train
+    history = _eval_history(trainer.state.log_history)
+    if not history or history[-1]["step"] != trainer.state.global_step:
+        trainer.evaluate()  # the last step was not an evaluation step
+        history = _eval_history(trainer.state.log_history)
+    report = {
+        "kind": "masked-LM pre-training",
+        "source_model": cfg.model,
+        "source_path": src,
+        "mlm_head_initialised": new_head,
+        "config": asdict(cfg),
+        "data": data_facts | sizes,
+        "evaluations": history,
+        "initial": history[0] if history else None,
+        "final": history[-1],
+        "train": {
+            "steps": trainer.state.global_step,
+            "epochs": trainer.state.epoch,
+            "train_loss": train_out.training_loss,
+            "train_time_s": train_time,
+            "wall_time_s": time.time() - t_start,
+            "windows_per_s": trainer.state.global_step * cfg.batch_size / train_time
+            if train_time > 0
+            else None,
+            "resumed_from": str(resume_from) if resume_from else None,
+            "peak_rss_mb": peak_rss_mb(),
+        },
+        "environment": environment_facts(precision, threads),
+    }
+    if is_main_process():
+        out.mkdir(parents=True, exist_ok=True)
+        save_encoder(trainer.model, src, out)
+        tokenizer.save_pretrained(out)
+        write_json(out / PRETRAIN_JSON, report)
+        cleanup_checkpoints(ckpt_dir, cfg.keep_checkpoints)
+        log.info(
+            "held-out perplexity %s -> %s; encoder written to %s",
+            report["initial"] and report["initial"]["perplexity"],
+            report["final"]["perplexity"],
+            out,
+        )
+    return report

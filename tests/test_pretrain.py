@@ -1,0 +1,172 @@
+"""In-domain MLM pre-training: real tokenizer, real Trainer, real IMDb texts (tiny model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import IMDB_DIR, imdb_available, make_reviews
+from tiny_models import minilm_path
+
+from reviewsense import rundir
+from reviewsense.config import RunConfig
+from reviewsense.errors import ConfigError, DataError
+from reviewsense.pretrain import (
+    PRETRAIN_JSON,
+    MLMCollator,
+    PretrainConfig,
+    exclude_test_texts,
+    mask_once,
+    normalize_text,
+    prepare_texts,
+    run_pretraining,
+    windows,
+)
+
+needs_imdb = pytest.mark.skipif(not imdb_available(), reason="IMDb parquet files not present")
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm_path())
+
+
+def test_normalize_ignores_case_and_whitespace():
+    assert normalize_text("  A  Great\tfilm.\n") == normalize_text("a great film.")
+
+
+def test_exclude_test_texts_refuses_with_file_count_and_row():
+    texts, rows = ["fine film", "A  Test review", "other"], [2, 5, 9]
+    with pytest.raises(DataError, match=r"x\.csv: 1 of 3 rows .* \(first: row 5\).*--drop"):
+        exclude_test_texts(texts, rows, "x.csv", {"a test review"}, drop=False)
+    kept, kept_rows, dropped = exclude_test_texts(texts, rows, "x.csv", {"a test review"}, True)
+    assert (kept, kept_rows, dropped) == (["fine film", "other"], [2, 9], 1)
+
+
+def test_windows_keep_every_token_and_drop_a_short_tail():
+    ids = list(range(100))
+    assert windows(ids, 40) == [ids[:40], ids[40:80]]  # tail of 20 < 32 tokens dropped
+    assert windows(ids[:10], 40) == [ids[:10]]  # a short text is kept whole
+    assert sum(map(len, windows(list(range(120)), 40))) == 120
+
+
+def test_collator_masks_15_percent_of_content_tokens(tokenizer):
+    import torch
+
+    texts = [t for t, _ in make_reviews(64, seed=3)]
+    seqs = tokenizer(texts)["input_ids"]
+    batch = MLMCollator(tokenizer)([{"input_ids": s} for s in seqs])
+    assert batch["input_ids"].shape[1] % 16 == 0
+    masked = batch["labels"] != -100
+    special = torch.isin(batch["labels"], torch.tensor(tokenizer.all_special_ids))
+    assert not special.any()  # [CLS], [SEP], [PAD] are never predicted
+    share = masked.sum().item() / sum(len(s) - 2 for s in seqs)
+    assert 0.10 < share < 0.20
+    assert (batch["attention_mask"].sum(1).tolist()) == [len(s) for s in seqs]
+
+
+def test_whole_word_masking_masks_all_pieces_of_a_word(tokenizer):
+    text = " ".join(["unbelievably overacted screenplay"] * 60)
+    seq = tokenizer(text)["input_ids"]
+    pieces = tokenizer.convert_ids_to_tokens(seq)
+    assert any(p.startswith("##") for p in pieces)
+    batch = MLMCollator(tokenizer, whole_word=True)([{"input_ids": seq}] * 4)
+    for row in (batch["labels"] != -100).tolist():
+        assert any(row)
+        for i in range(1, len(seq) - 1):
+            if pieces[i].startswith("##"):
+                assert row[i] == row[i - 1], (i, pieces[i - 1 : i + 1])
+
+
+def test_mask_once_is_fixed_by_the_seed(tokenizer):
+    seqs = tokenizer([t for t, _ in make_reviews(8)])["input_ids"]
+    coll = MLMCollator(tokenizer)
+    assert mask_once(coll, seqs, seed=1) == mask_once(coll, seqs, seed=1)
+    assert mask_once(coll, seqs, seed=1) != mask_once(coll, seqs, seed=2)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("train_size", 1), ("epochs", 0), ("max_length", 4), ("lr", 0), ("precision", "fp8")],
+)
+def test_config_validation_names_the_key(key, value):
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        PretrainConfig(**{key: value}).validate()
+
+
+@needs_imdb
+def test_refuses_texts_that_are_test_reviews(tmp_path):
+    test = pd.read_parquet(IMDB_DIR / "test.parquet")
+    rows = [t for t, _ in make_reviews(5)] + [test.text[3].upper(), test.text[10]]
+    path = tmp_path / "texts.csv"
+    pd.DataFrame({"text": rows}).to_csv(path, index=False)
+    cfg = PretrainConfig(model="minilm", data=str(path))
+    with pytest.raises(DataError, match=r"texts\.csv: 2 of 7 rows are IMDb test reviews"):
+        run_pretraining(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    cfg.drop_test_texts = True
+    texts, facts = prepare_texts(cfg)
+    assert len(texts) == 5 and facts["test_texts_dropped"] == 2
+
+
+@needs_imdb
+def test_pretraining_lowers_held_out_loss_and_train_accepts_it(tiny_bert, review_files, tmp_path):
+    from reviewsense.train import run_training
+
+    out = tmp_path / "pretrained"
+    cfg = PretrainConfig(
+        model=str(tiny_bert),
+        train_size=200,
+        max_steps=30,
+        eval_steps=15,
+        max_length=64,
+        lr=5e-3,
+        precision="fp32",
+        logging_steps=10,
+    )
+    report = run_pretraining(cfg, out)
+    evals = report["evaluations"]
+    assert [e["step"] for e in evals] == [0, 15, 30]
+    assert report["final"]["loss"] < evals[0]["loss"] - 0.2, evals
+    assert report["mlm_head_initialised"]  # the tiny classifier has no MLM head
+    saved = json.loads((out / PRETRAIN_JSON).read_text())
+    assert saved["data"]["held_out_texts"] == 2 and saved["data"]["train_texts"] == 198
+    assert not (out / rundir.CHECKPOINTS_DIR).exists()
+    assert (out / "tokenizer.json").is_file()
+
+    run = RunConfig(name="from-pretrained", model=str(out))
+    run.override(
+        {
+            "dataset": "files",
+            "train_file": str(review_files["train"]),
+            "test_file": str(review_files["test"]),
+            "train_size": "none",
+            "val_size": 32,
+            "max_length": 64,
+            "truncation": "head",
+            "precision": "fp32",
+            "max_steps": 3,
+            "analyze": False,
+        }
+    )
+    metrics = run_training(run, output_dir=tmp_path / "run").metrics
+    assert metrics["train"]["steps"] == 3 and metrics["test"]["n"] == 64
+
+
+@needs_imdb
+def test_resume_continues_from_the_last_checkpoint(tiny_bert, tmp_path):
+    out = tmp_path / "pretrained"
+    common = dict(model=str(tiny_bert), train_size=200, max_length=64, precision="fp32")
+    first = PretrainConfig(**common, max_steps=10, eval_steps=5, keep_checkpoints=True)
+    run_pretraining(first, out)
+    assert (out / rundir.CHECKPOINTS_DIR / "checkpoint-10").is_dir()
+    with pytest.raises(Exception, match="--resume"):
+        run_pretraining(first, out)
+    report = run_pretraining(PretrainConfig(**common, max_steps=15, eval_steps=5), out, resume=True)
+    assert report["train"]["resumed_from"].endswith("checkpoint-10")
+    assert report["train"]["steps"] == 15
+    assert Path(out / "model.safetensors").is_file()
