@@ -25,6 +25,8 @@ COMMANDS = {
     "threshold": "threshold",
     "serve": "serve",
     "keys": "keys",
+    "pretrain": "pretrain",
+    "distill": "distill",
     "score": "score",
     "consume": "consume",
 }
