@@ -11,10 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reviewsense import sweep
-from reviewsense.sweep import run as sweep_run
 from reviewsense.cli.main import main
 from reviewsense.rundir import DONE_MARKER, METRICS_JSON, TEST_PREDICTIONS
+from reviewsense.sweep import run as sweep_run
 
 SMALL = ["--set", "train_size=100", "--set", "max_length=64", "--set", "truncation=head"]
 
