@@ -215,9 +215,8 @@ def test_invalid_value_names_the_key(key, value):
 
 @pytest.mark.parametrize("max_length", [64, 129, 130])
 def test_head_tail_needs_more_than_130_tokens(max_length):
-    cfg = RunConfig().override({"truncation": "head_tail", "max_length": max_length})
-    with pytest.raises(ConfigError) as e:
-        cfg.validate()
+    with pytest.raises(ConfigError) as e:  # validated on creation: override() checks
+        RunConfig().override({"truncation": "head_tail", "max_length": max_length})
     msg = str(e.value)
     assert "'max_length'" in msg and "head_tail" in msg and str(max_length) in msg
 
@@ -242,7 +241,9 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_from_dict_nested_layout():
-    cfg = config.from_dict({"model": "m", "data": {"max_length": "64"}, "train": {"epochs": 1}})
+    cfg = config.from_dict(
+        {"model": "m", "data": {"max_length": "64", "truncation": "head"}, "train": {"epochs": 1}}
+    )
     assert (cfg.model, cfg.data.max_length, cfg.train.epochs) == ("m", 64, 1.0)
 
 
@@ -279,3 +280,19 @@ def test_empty_yaml_gives_defaults(tmp_path):
     p = tmp_path / "empty.yaml"
     p.write_text("")
     assert config.load_file(p) == RunConfig()
+
+
+def test_configs_are_validated_on_creation(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {truncation: middle}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="'truncation'"):
+        config.load_file(bad)
+    with pytest.raises(ConfigError, match="'head_tokens'"):
+        RunConfig().override({"head_tokens": 0})
+
+
+def test_data_config_embeds_the_truncation_spec():
+    from reviewsense.truncation import TruncationSpec
+
+    assert DataConfig().spec == TruncationSpec()  # one set of defaults
+    assert DataConfig(max_length=128, truncation="head").spec.mode == "head"

@@ -80,8 +80,8 @@ def test_settings_round_trip_keeps_other_keys(tmp_path):
     assert cfg[rundir.SETTINGS_KEY] == s.to_dict()
     assert not list(m.glob("*.tmp"))  # the atomic write leaves nothing behind
     # overwrite: the new settings replace the old ones, other keys still kept
-    rundir.write_model_settings(m, ModelSettings(max_length=64))
-    assert rundir.read_model_settings(m) == ModelSettings(max_length=64)
+    rundir.write_model_settings(m, ModelSettings(max_length=64, truncation="head"))
+    assert rundir.read_model_settings(m) == ModelSettings(max_length=64, truncation="head")
     assert json.loads((m / rundir.MODEL_CONFIG).read_text())["hidden_size"] == 32
 
 
@@ -89,7 +89,7 @@ def test_defaults_when_absent(tmp_path):
     m = model_folder(tmp_path / "m")
     s = rundir.read_model_settings(m)
     assert s == ModelSettings()
-    assert (s.max_length, s.truncation, s.head_tokens, s.threshold) == (256, "head", 128, None)
+    assert (s.max_length, s.truncation, s.head_tokens, s.threshold) == (256, "head_tail", 128, None)
     assert s.threshold_info == {}
 
 
@@ -98,7 +98,7 @@ def test_partial_and_unknown_settings_keys(tmp_path):
     cfg = {**BASE_CONFIG, rundir.SETTINGS_KEY: {"max_length": 100, "future_key": 1}}
     (m / rundir.MODEL_CONFIG).write_text(json.dumps(cfg))
     s = rundir.read_model_settings(m)
-    assert s.max_length == 100 and s.truncation == "head"
+    assert s.max_length == 100 and s.truncation == "head_tail"
 
 
 def test_from_dict_none_and_defaults_not_shared():
@@ -123,3 +123,29 @@ def test_labels_and_complete_marker(tmp_path):
     assert not rundir.is_complete_run(tmp_path)
     (tmp_path / rundir.DONE_MARKER).write_text("")
     assert rundir.is_complete_run(tmp_path)
+
+
+def test_one_set_of_truncation_defaults():
+    from reviewsense.config import DataConfig
+
+    assert ModelSettings().spec == DataConfig().spec  # the model folder and a run agree
+
+
+def test_checkpoint_without_settings_uses_the_runs(tmp_path):
+    run = tmp_path / "run"
+    ckpt = model_folder(run / rundir.CHECKPOINTS_DIR / "checkpoint-375")
+    (run / rundir.CONFIG_YAML).write_text(
+        "model: minilm\ndata: {max_length: 200, truncation: head_tail, head_tokens: 64}\n",
+        encoding="utf-8",
+    )
+    assert rundir.resolve_model_dir(ckpt) == ckpt
+    assert rundir.run_dir_of(ckpt) == run
+    s = rundir.read_model_settings(ckpt)
+    assert (s.max_length, s.truncation, s.head_tokens, s.base_model) == (
+        200,
+        "head_tail",
+        64,
+        "minilm",
+    )
+    # a stand-alone folder has no run: the defaults
+    assert rundir.run_dir_of(model_folder(tmp_path / "alone")) is None

@@ -25,7 +25,13 @@ import yaml
 
 from reviewsense.errors import ConfigError
 from reviewsense.settings import PROJECT_ROOT
-from reviewsense.truncation import TRUNCATION_MODES
+from reviewsense.truncation import (
+    DEFAULT_HEAD_TOKENS,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_MODE,
+    TruncationSpec,
+    spec_problem,
+)
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
@@ -43,12 +49,19 @@ class DataConfig:
     text_column: str = "text"
     label_column: str = "label"
     train_size: int | None = 2000  # training reviews (stratified); None = all
-    val_size: float = 500  # carved from train, disjoint from the training subset; <1 = fraction
+    val_size: float = 1000  # carved from train, disjoint from the training subset; <1 = fraction
     test_size: int | None = None  # None = the whole test split (25,000 for IMDb)
-    max_length: int = 256  # tokens incl. [CLS]/[SEP]
-    truncation: str = "head_tail"  # head | head_tail
+    # The truncation spec, flat so that `max_length=128` stays a config key (see `spec`).
+    max_length: int = DEFAULT_MAX_LENGTH  # tokens incl. [CLS]/[SEP]
+    truncation: str = DEFAULT_MODE  # head | head_tail (truncation.TRUNCATION_MODES)
+    head_tokens: int = DEFAULT_HEAD_TOKENS  # head_tail: content tokens kept from the start
     skip_invalid: bool = False  # skip (and count) bad rows instead of failing
     split_seed: int = 0  # data seed of the test subset: the same reviews whatever train.seed
+
+    @property
+    def spec(self) -> TruncationSpec:
+        """The :class:`TruncationSpec` of these settings (raises ValueError when invalid)."""
+        return TruncationSpec(self.max_length, self.truncation, self.head_tokens)
 
 
 @dataclass
@@ -65,9 +78,12 @@ class TrainConfig:
     seed: int = 42
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     logging_steps: int = 10  # the user's recipe logs every 10 steps
-    save_total_limit: int = 2  # best + last
-    early_stopping: int | None = None  # patience in evaluations; None = off
-    metric_for_best_model: str = "f1"  # validation metric that picks the best checkpoint
+    save_total_limit: int = 2  # checkpoints kept: the last + the one selection.py chose
+    # patience in evaluations without an improvement beyond the paired noise band; None = off
+    early_stopping: int | None = None
+    # Reported with each evaluation; the checkpoint is chosen by reviewsense.selection
+    # (validation accuracy, paired noise band), not by this metric.
+    metric_for_best_model: str = "f1"
     group_by_length: bool = True  # length-grouped batches: less padding
     dynamic_padding: bool = True  # pad per batch (False = pad every review to max_length)
     num_threads: int | None = None  # None = physical cores
@@ -94,8 +110,6 @@ class RunConfig:
         checks = [
             ("model", bool(str(self.model).strip()), "must not be empty"),
             ("dataset", d.dataset in DATASETS, f"must be one of {', '.join(DATASETS)}"),
-            ("truncation", d.truncation in TRUNCATION_MODES, f"must be one of {TRUNCATION_MODES}"),
-            ("max_length", 8 <= d.max_length <= 8192, "must be between 8 and 8192 tokens"),
             ("train_size", d.train_size is None or d.train_size >= 2, "must be >= 2 or null"),
             ("test_size", d.test_size is None or d.test_size >= 1, "must be >= 1 or null"),
             ("val_size", d.val_size > 0, "must be > 0 (a count, or a fraction below 1)"),
@@ -116,11 +130,11 @@ class RunConfig:
         for key, ok, why in checks:
             if not ok:
                 raise ConfigError(f"invalid value for '{key}': {self.get(key)!r} {why}")
-        if d.truncation == "head_tail" and d.max_length <= 130:
-            raise ConfigError(
-                f"invalid value for 'max_length': {d.max_length} — truncation 'head_tail' keeps "
-                "128 head tokens and needs max_length > 130 (or set truncation=head)"
-            )
+        problem = spec_problem(d.max_length, d.truncation, d.head_tokens)
+        if problem is not None:
+            key = problem.split(" ", 1)[0]
+            key = key if key in ("truncation", "max_length", "head_tokens") else "max_length"
+            raise ConfigError(f"invalid value for '{key}': {self.get(key)!r} — {problem}")
         return self
 
     # -- overrides ---------------------------------------------------------------------------
@@ -149,11 +163,14 @@ class RunConfig:
         setattr(obj, name, _coerce(key, value, ftype))
 
     def override(self, overrides: dict[str, Any]) -> RunConfig:
-        """Apply ``{key: value}`` in order; ``None`` values are ignored (flag not given)."""
+        """Apply ``{key: value}`` in order, then validate the result.
+
+        ``None`` values are ignored (flag not given). Raises ConfigError naming the key.
+        """
         for k, v in overrides.items():
             if v is not None:
                 self.set(k, v)
-        return self
+        return self.validate()
 
 
 def _field_names(obj) -> set[str]:
@@ -227,7 +244,7 @@ def from_dict(d: dict, source: str = "config") -> RunConfig:
                 cfg.set(f"{key}.{k}", v)
         else:
             cfg.set(key, value)
-    return cfg
+    return cfg.validate()
 
 
 def load_file(path: str | Path) -> RunConfig:

@@ -9,7 +9,8 @@ A run directory (``reviewsense train --output DIR``)::
     val_predictions.parquet   same columns, best model on the validation split (thresholds)
     environment.json          versions, CPU/GPU, precision, wall time, examples/s, peak memory
     train.log                 the run's log
-    checkpoints/              Trainer checkpoints (best + last only)
+    checkpoints/              Trainer checkpoints (the last + the one selection.py chose); each
+                              checkpoint-N/config.json carries the `reviewsense` settings too
     model/                    self-contained model folder (below)
     analysis/                 `reviewsense analyze` output
 
@@ -25,6 +26,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from reviewsense.errors import ModelError
+from reviewsense.truncation import (
+    DEFAULT_HEAD_TOKENS,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_MODE,
+    TruncationSpec,
+)
 
 CONFIG_YAML = "config.yaml"
 TRAINER_STATE = "trainer_state.json"
@@ -49,15 +56,21 @@ LABEL2ID = {v: k for k, v in ID2LABEL.items()}
 class ModelSettings:
     """Inference settings stored in ``model/config.json`` under ``reviewsense``."""
 
-    max_length: int = 256  # tokens, including [CLS] and [SEP]
-    truncation: str = "head"  # head | head_tail
-    head_tokens: int = 128  # head_tail: content tokens kept from the start
+    # The truncation spec (defaults: truncation.py, the same as a training run's).
+    max_length: int = DEFAULT_MAX_LENGTH  # tokens, including [CLS] and [SEP]
+    truncation: str = DEFAULT_MODE  # head | head_tail
+    head_tokens: int = DEFAULT_HEAD_TOKENS  # head_tail: content tokens kept from the start
     base_model: str | None = None  # what it was fine-tuned from
     threshold: float | None = None  # P(negative) at or above which `serve` flags a review
     threshold_info: dict = field(default_factory=dict)  # how the threshold was chosen
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def spec(self) -> TruncationSpec:
+        """The :class:`TruncationSpec` of these settings (raises ValueError when invalid)."""
+        return TruncationSpec(self.max_length, self.truncation, self.head_tokens)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> ModelSettings:
@@ -66,8 +79,40 @@ class ModelSettings:
         return cls(**known)
 
 
+def run_dir_of(model_dir: str | Path) -> Path | None:
+    """The run directory a model folder belongs to (``model/`` or ``checkpoints/checkpoint-N``).
+
+    Returns:
+        The run directory (it holds ``config.yaml``), or None for a stand-alone model folder.
+    """
+    p = Path(model_dir)
+    for cand in (p.parent, p.parent.parent):
+        if (cand / CONFIG_YAML).is_file() and (
+            p.name == MODEL_DIR or p.parent.name == CHECKPOINTS_DIR
+        ):
+            return cand
+    return None
+
+
+def _run_settings(run_dir: Path) -> ModelSettings:
+    """The model settings a run trained with, from its ``config.yaml`` (``data`` section)."""
+    import yaml
+
+    try:
+        cfg = yaml.safe_load((run_dir / CONFIG_YAML).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ModelError(f"cannot read {run_dir / CONFIG_YAML}: {e}") from None
+    data = cfg.get("data") or {}
+    known = ("max_length", "truncation", "head_tokens")
+    return ModelSettings(base_model=cfg.get("model"), **{k: data[k] for k in known if k in data})
+
+
 def resolve_model_dir(path: str | Path) -> Path:
-    """Accept a run directory or its ``model/`` folder; return the model folder.
+    """Accept a run directory, its ``model/`` folder or a checkpoint; return the model folder.
+
+    A checkpoint (``runs/X/checkpoints/checkpoint-N``) is a model folder too; its settings are
+    its own or, for checkpoints written before they carried them, the run's
+    (:func:`read_model_settings`).
 
     Raises:
         ModelError: when neither holds a ``config.json``.
@@ -86,12 +131,20 @@ def resolve_model_dir(path: str | Path) -> Path:
 
 
 def read_model_settings(model_dir: str | Path) -> ModelSettings:
-    """Read the ``reviewsense`` settings of a model folder (defaults when absent)."""
+    """Read the ``reviewsense`` settings of a model folder.
+
+    When the folder has none: the settings of the run it belongs to (a checkpoint inside
+    ``runs/X/checkpoints/``), else the defaults (:mod:`reviewsense.truncation`).
+    """
     cfg_path = Path(model_dir) / MODEL_CONFIG
     try:
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise ModelError(f"cannot read {cfg_path}: {e}") from None
+    if SETTINGS_KEY not in cfg:
+        run_dir = run_dir_of(model_dir)
+        if run_dir is not None:
+            return _run_settings(run_dir)
     return ModelSettings.from_dict(cfg.get(SETTINGS_KEY))
 
 

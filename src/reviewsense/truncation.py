@@ -9,26 +9,58 @@ reviews tend to state the verdict at the start and the end.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-TRUNCATION_MODES = ("head", "head_tail")
+TRUNCATION_MODES = ("head", "head_tail")  # modes a model is trained with
 SPECIAL_TOKENS = 2  # [CLS] ... [SEP]
+DEFAULT_MAX_LENGTH = 256  # tokens, including [CLS] and [SEP]
+DEFAULT_MODE = "head_tail"
+DEFAULT_HEAD_TOKENS = 128  # head_tail: content tokens kept from the start
+MAX_LENGTH_RANGE = (8, 8192)
 
 
-def validate(max_length: int, mode: str, head_tokens: int = 128) -> None:
-    """Raise ValueError for settings that cannot work."""
+@dataclass(frozen=True)
+class TruncationSpec:
+    """How a review is cut to the model's input: the one home of modes, defaults, validation.
+
+    Validated on creation: a spec that exists can be used (``ValueError`` otherwise, naming the
+    field and the allowed values).
+    """
+
+    max_length: int = DEFAULT_MAX_LENGTH
+    mode: str = DEFAULT_MODE
+    head_tokens: int = DEFAULT_HEAD_TOKENS
+
+    def __post_init__(self) -> None:
+        problem = spec_problem(self.max_length, self.mode, self.head_tokens)
+        if problem is not None:
+            raise ValueError(problem)
+
+
+def spec_problem(max_length: int, mode: str, head_tokens: int = DEFAULT_HEAD_TOKENS) -> str | None:
+    """Why these settings cannot work (one sentence naming the field), or None."""
+    lo, hi = MAX_LENGTH_RANGE
     if mode not in TRUNCATION_MODES:
-        raise ValueError(f"truncation must be one of {', '.join(TRUNCATION_MODES)}, got {mode!r}")
-    if max_length < 8:
-        raise ValueError(f"max_length must be at least 8 tokens, got {max_length}")
+        return f"truncation must be one of {', '.join(TRUNCATION_MODES)}, got {mode!r}"
+    if not lo <= max_length <= hi:
+        return f"max_length must be at least {lo} and at most {hi} tokens, got {max_length}"
+    if head_tokens < 1:
+        return f"head_tokens must be >= 1, got {head_tokens}"
     if mode == "head_tail" and max_length - SPECIAL_TOKENS - head_tokens < 1:
-        raise ValueError(
+        return (
             f"head_tail keeps {head_tokens} head tokens and needs max_length > "
             f"{head_tokens + SPECIAL_TOKENS}, got {max_length} (use --truncation head)"
         )
+    return None
+
+
+def validate(max_length: int, mode: str, head_tokens: int = DEFAULT_HEAD_TOKENS) -> None:
+    """Raise ValueError for settings that cannot work (see :class:`TruncationSpec`)."""
+    TruncationSpec(max_length, mode, head_tokens)
 
 
 def truncate_ids(
-    ids: Sequence[int], max_length: int, mode: str, head_tokens: int = 128
+    ids: Sequence[int], max_length: int, mode: str, head_tokens: int = DEFAULT_HEAD_TOKENS
 ) -> tuple[list[int], bool]:
     """Cut content token ids (no special tokens) to fit ``max_length`` with [CLS]/[SEP].
 
@@ -45,7 +77,11 @@ def truncate_ids(
 
 
 def encode_texts(
-    tokenizer, texts: Sequence[str], max_length: int, mode: str, head_tokens: int = 128
+    tokenizer,
+    texts: Sequence[str],
+    max_length: int,
+    mode: str,
+    head_tokens: int = DEFAULT_HEAD_TOKENS,
 ) -> dict[str, list]:
     """Tokenize and truncate texts into unpadded model inputs.
 
