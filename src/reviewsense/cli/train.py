@@ -74,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
             **parse_set(args.set),
         }
     )
-    cfg.validate()
     result = run_training(cfg, output_dir=output, resume=bool(args.resume))
     if result.metrics:
         print(f"run directory: {result.run_dir}")
