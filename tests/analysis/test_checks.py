@@ -106,3 +106,10 @@ def test_train_loss_explained_and_near_miss():
     assert ev["summary_train_loss"] == 0.4 and ev["resumed"] is False
     data["log_history"][-1]["train_loss"] = ev["last_logged_loss"] * 1.05
     assert "train_loss_explained" not in kinds(analyse(data))
+
+
+def test_class_imbalance_near_miss_with_percentages():
+    evals = {"loss": [0.5, 0.4, 0.35], "accuracy": [85.0, 88.0, 90.0], "f1_macro": [83, 86, 88]}
+    assert "class_imbalance" not in kinds(analyse(make_log(evals)))
+    evals["f1_macro"] = [40.0, 45.0, 50.0]
+    assert finding_of(analyse(make_log(evals)), "class_imbalance")["evidence"]["gap"] == 0.4

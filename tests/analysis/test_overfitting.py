@@ -199,3 +199,26 @@ def test_property_no_overfitting_means_last_or_within_noise_of_it(seed):
 def test_series_verdict_uses_the_band():
     assert series_verdict([0.9, 0.88, 0.87], False, 0.031, 0.005)[0] is False
     assert series_verdict([0.9, 0.88, 0.87], False, 0.01, 0.005)[0] is True
+
+
+def test_flat_noisy_evals_are_never_called_overfitting():
+    # winner's curse: the best of many noisy evals is an extreme draw, not a level
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        n = int(rng.integers(5, 40))
+        loss = list(0.35 + 0.01 * rng.standard_normal(n))
+        acc = list(np.round(0.88 + 0.005 * rng.standard_normal(n), 4))
+        s = analyse(make_log({"loss": loss, "accuracy": acc}, spe=50, seed=seed))
+        assert s["overfitting"] is not True, (seed, loss, acc)
+
+
+def test_v_shaped_eval_loss_is_never_called_healthy():
+    verdicts = []
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        x = np.linspace(0, 1, int(rng.integers(6, 40)))
+        loss = 0.35 + 0.3 * np.abs(x - 0.3) + 0.01 * rng.standard_normal(x.size)
+        s = analyse(make_log({"loss": list(loss)}, spe=50, seed=seed))
+        assert s["overfitting"] is not False, (seed, loss)
+        verdicts.append(s["overfitting"])
+    assert verdicts.count(True) > 40

@@ -58,7 +58,7 @@ def not_learning(state: TrainerState, rows: list[dict]) -> list[dict]:
         med = float(np.median(losses))
         flat = (max(losses) - min(losses)) <= FLAT_TOL * med
         k = _ln_k(med) if flat else None
-        acc = [v for _, v in series_of(rows, "accuracy")]
+        acc = [v / 100.0 if v > 1.0 else v for _, v in series_of(rows, "accuracy")]
         if k and not (acc and max(acc) > 1.0 / k + CHANCE_MARGIN):
             out.append(
                 finding(
@@ -231,12 +231,20 @@ def resumed_run(state: TrainerState) -> list[dict]:
     ]
 
 
+def _fractions(metrics: dict) -> dict:
+    """Metrics as fractions: a run that logs percentages (any value in (1, 100]) is scaled."""
+    vals = [v for v in metrics.values() if v is not None]
+    scale = 100.0 if vals and max(vals) > 1.0 and max(vals) <= 100.0 else 1.0
+    return {k: (v / scale if v is not None else None) for k, v in metrics.items()}
+
+
 def class_imbalance(rows: list[dict]) -> list[dict]:
     """Accuracy far above macro-F1, or a per-class recall near 0, at the last evaluation."""
     if not rows:
         return []
     last = rows[-1]
-    m = last["metrics"]
+    quality = {k: v for k, v in last["metrics"].items() if "loss" not in k}
+    m = _fractions(quality)
     acc = m.get("accuracy")
     macro_key = next((k for k in _MACRO_KEYS if m.get(k) is not None), None)
     gap = acc - m[macro_key] if acc is not None and macro_key else None

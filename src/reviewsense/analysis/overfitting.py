@@ -46,7 +46,9 @@ def series_verdict(
 
     Patterns: ``too_few`` (None), ``best_at_end`` / ``within_noise`` (False: the last is within
     ``band`` of the best), ``sustained`` (True: >= 2 later evals, each worse than the best by
-    ``each_tol`` of it and the last by more than ``band``), ``unsettled`` (None otherwise).
+    ``each_tol`` of it, the last by more than ``band`` from the best and their median by more
+    than ``band`` from the median of the best and its neighbours), ``unsettled`` (None
+    otherwise).
     """
     if len(values) < MIN_EVALS:
         return None, int(np.argmin(values) if lower_better else np.argmax(values)), "too_few"
@@ -59,7 +61,13 @@ def series_verdict(
     if after[-1] - v[b] <= band:
         return False, b, "within_noise"
     each = all(x - v[b] > each_tol * abs(v[b]) for x in after)
-    if len(after) >= 2 and each:
+    # The best of many noisy evals is itself an extreme draw (winner's curse): the typical
+    # later eval (their median) must be beyond the band from the level around the best (the
+    # median of the best and its neighbours), not merely from that one lucky value. The level
+    # is capped at best + band: a peak that stands out beyond the noise is a real level.
+    level = min(float(np.median(v[max(0, b - 1) : b + 2])), v[b] + band)
+    typical = float(np.median(after)) - level > band
+    if len(after) >= 2 and each and typical:
         return True, b, "sustained"
     return None, b, "unsettled"
 
@@ -134,8 +142,12 @@ def _recommend(state: TrainerState, rows: list[dict], key: str | None, source: s
     elif key is not None:
         row = best_row(rows, key)
         if row is not None:
-            why = "metric_for_best_model" if source == "metric_for_best_model" else "inferred"
-            out["recommended_reason"] = f"best {key} ({why})"
+            name = "eval loss" if key == "loss" else key
+            out["recommended_reason"] = (
+                f"best {name}, the run's metric_for_best_model"
+                if source == "metric_for_best_model"
+                else f"best {name}; no metric_for_best_model recorded, so {name} was inferred"
+            )
     if row is None:
         return out
     out.update(

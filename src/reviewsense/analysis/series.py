@@ -167,10 +167,11 @@ def binomial_band(p: float, n: int) -> float:
 def series_band(values: list[float]) -> float | None:
     """Half-width of a 95% band estimated from the series itself (None when too short).
 
-    Successive differences cancel a slow trend; their spread is sqrt(2) times the per-eval
-    noise. Robust: 1.4826 * MAD of the differences estimates their sigma. Metrics that move
-    in steps of 1/n often repeat exactly (MAD = 0); then the mean absolute deviation (sigma =
-    1.2533 * it) is used instead so that such a series does not claim zero noise.
+    Successive differences cancel a slow trend, and their spread is the spread of a
+    difference between two evaluations, which is what the verdict compares (the best against
+    the last). Robust: 1.4826 * MAD of the differences estimates their sigma. Metrics that
+    move in steps of 1/n often repeat exactly (MAD = 0); then the mean absolute deviation
+    (sigma = 1.2533 * it) is used instead so that such a series does not claim zero noise.
     """
     v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
     d = np.diff(v)
@@ -179,7 +180,7 @@ def series_band(values: list[float]) -> float | None:
     dev = np.abs(d - np.median(d))
     mad = float(np.median(dev))
     sigma_d = 1.4826 * mad if mad > 0 else 1.2533 * float(dev.mean())
-    return NOISE_Z * sigma_d / math.sqrt(2.0)
+    return NOISE_Z * sigma_d
 
 
 def noise_band(values: list[float], lower_better: bool, eval_size: int | None) -> tuple[float, str]:
