@@ -102,3 +102,11 @@ def test_remove_partial_deletes_only_temp_files(tmp_path):
     pq.write_table(pa.table({"a": [1]}), tmp_path / "part-00000-0000000000.parquet")
     assert blocks.remove_partial(tmp_path) == 1
     assert blocks.done_blocks(tmp_path) == {"part-00000-0000000000.parquet"}
+
+
+def test_relative_inputs_become_absolute(parquet_input, monkeypatch):
+    monkeypatch.chdir(parquet_input.parent.parent)  # Ray workers run elsewhere: no relative paths
+    files, root = blocks.resolve_inputs("in/*.parquet")
+    assert files == [parquet_input] and root == parquet_input.parent
+    (spec,) = blocks.plan_blocks(files, root, 100)
+    assert spec.path == str(parquet_input) and spec.source == "reviews.parquet"

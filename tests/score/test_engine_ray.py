@@ -13,11 +13,12 @@ from reviewsense.score.run import ScoreConfig, score
 
 from .conftest import reviews_frame
 
-ray = pytest.importorskip("ray", reason="Ray is the 'scale' extra: pip install -e '.[dev,scale]'")
-
 
 @pytest.fixture(scope="module")
 def ray_runtime():
+    ray = pytest.importorskip(
+        "ray", reason="Ray is the 'scale' extra: pip install -e '.[dev,scale]'"
+    )
     ray.init(num_cpus=2, object_store_memory=200 << 20, include_dashboard=False)
     yield
     ray.shutdown()

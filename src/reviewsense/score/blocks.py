@@ -103,7 +103,8 @@ def resolve_inputs(spec: str) -> tuple[list[Path], Path]:
         raise DataError(f"{p}: no such file or folder (give a file, a folder or a glob)")
     for f in files:
         detect_format(f, READ_FORMATS)
-    return files, root
+    # Absolute paths: Ray workers do not share the driver's working directory.
+    return [Path(os.path.abspath(f)) for f in files], Path(os.path.abspath(root))
 
 
 def _parquet_text_column(path: Path, names: list[str], text_column: str | None) -> str:

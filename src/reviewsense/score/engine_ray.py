@@ -117,7 +117,7 @@ def run_ray(pending: list[BlockSpec], config, on_block: Callable[[BlockResult], 
             batch_size=1,
             batch_format="numpy",
             fn_constructor_kwargs={
-                "model": str(config.model),
+                "model": os.path.abspath(config.model),  # workers run in another folder
                 "predictor_kwargs": kwargs,
                 "out_dir": str(Path(config.output).resolve()),
                 "keep_columns": list(config.keep_columns),
