@@ -113,3 +113,14 @@ def test_class_imbalance_near_miss_with_percentages():
     assert "class_imbalance" not in kinds(analyse(make_log(evals)))
     evals["f1_macro"] = [40.0, 45.0, 50.0]
     assert finding_of(analyse(make_log(evals)), "class_imbalance")["evidence"]["gap"] == 0.4
+
+
+def test_zero_train_loss_with_honest_eval_loss_points_to_memorisation():
+    data = make_log({"loss": [0.6, 0.7, 0.8]}, train=lambda f: 0.5 if f < 0.5 else 0.0)
+    f = finding_of(analyse(data), "loss_collapse")
+    assert f["evidence"]["min_eval_loss"] is None and "memorisation" in f["message"]
+
+
+def test_flat_training_loss_is_not_not_learning_when_eval_loss_fell():
+    data = make_log({"loss": [0.5, 0.4, 0.3]}, train=lambda f: 0.2)
+    assert "not_learning" not in kinds(analyse(data))

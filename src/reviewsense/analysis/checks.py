@@ -81,7 +81,10 @@ def not_learning(state: TrainerState, rows: list[dict]) -> list[dict]:
                 )
             )
     fin = state.loss[np.isfinite(state.loss)]
-    if fin.size >= MIN_TRAIN_LOGS:
+    # A flat training loss with an eval loss that clearly fell is a model that learned early
+    # (e.g. a resumed or easy fine-tune), not one that learns nothing.
+    eval_fell = len(losses) >= 2 and (losses[0] - min(losses)) > FLAT_TOL * losses[0]
+    if fin.size >= MIN_TRAIN_LOGS and not eval_fell:
         first, last = _quarter_medians(fin)
         if last >= TRAIN_FLAT_RATIO * first:
             out.append(
@@ -125,12 +128,19 @@ def loss_collapse(state: TrainerState, rows: list[dict]) -> list[dict]:
         )
     if tiny is not None:
         said.append(f"eval loss reaches {tiny[1]:.3g} at step {tiny[0]['step']}")
+    honest = min(v for _, v in evals) if evals and tiny is None else None
+    note = (
+        f" The eval loss stays at or above {rnd(honest)}, so memorisation of a small training "
+        "set is the likelier cause; still check for train/eval duplicates."
+        if honest is not None
+        else ""
+    )
     return [
         finding(
             "loss_collapse",
             "Loss collapse: " + " and ".join(said) + ". Held-out data is never this easy: "
             "suspect label leakage (the label or an ID in the text), duplicates between train "
-            "and eval, or trivially separable labels.",
+            "and eval, or trivially separable labels." + note,
             zero_loss_run=run,
             zero_loss_steps=[first, last] if run else None,
             min_eval_loss=tiny[1] if tiny else None,
