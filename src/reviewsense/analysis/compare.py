@@ -293,9 +293,12 @@ def _blocks(result: dict, plot_files: list[str]) -> list[Block]:
     for r in result["runs"]:
         s = r["summary"]
         trend = (s.get("loss_trend") or {}).get("trend")
+        health = sorted({f["kind"] for f in s.get("findings", [])} & set(HEALTH_KINDS))
         items.append(
             f"**{r['label']}** ({r['source']}): loss {trend}, overfitting {s.get('overfitting')}, "
-            f"recommended epochs {s.get('recommended_epochs')}; full report in runs/{r['label']}/{REPORT_MD}"
+            f"recommended {s.get('recommended_checkpoint')} (epoch {s.get('recommended_epochs')})"
+            f", findings: {', '.join(health) or 'none'}; full report in "
+            f"runs/{r['label']}/{REPORT_MD}"
         )
     b.append(("ul", items))
     return b

@@ -65,7 +65,9 @@ def _verdict(summary: dict) -> list[str]:
     over = summary.get("overfitting")
     over_txt = {True: "**yes**", False: "no", None: "cannot tell from this log"}[over]
     if over and summary.get("overfitting_start_epoch") is not None:
-        over_txt += f" (eval gets worse after epoch {summary['overfitting_start_epoch']})"
+        detail = summary.get("overfitting_detail") or {}
+        what = "eval loss" if detail.get("by_loss") else (detail.get("metric") or "eval")
+        over_txt += f" ({what} gets worse after epoch {summary['overfitting_start_epoch']})"
     over_txt += _detail_text(summary.get("overfitting_detail") or {})
     trend = (summary.get("loss_trend") or {}).get("trend")
     lr = summary.get("lr_schedule") or {}

@@ -98,19 +98,20 @@ def _print_run(console, summary: dict) -> None:
 
 
 def _print_comparison(console, result: dict) -> None:
+    """Runs side by side: one column per run, one row per field of the comparison table."""
     from rich.table import Table
 
     table = result["comparison"]
-    t = Table(title=f"Comparison of {len(result['runs'])} runs", title_justify="left")
-    for c in table["columns"]:
-        t.add_column(c)
-    for row in table["rows"]:
-        t.add_row(
-            *[
-                f"{v:.4g}" if isinstance(v, float) else str(v)
-                for v in (row.get(c) for c in table["columns"])
-            ]
-        )
+    runs = [r["run"] for r in table["rows"]]
+    t = Table(title=f"Comparison of {len(runs)} runs", title_justify="left")
+    t.add_column("field", style="bold")
+    for name in runs:
+        t.add_column(name, overflow="fold")
+    for col in table["columns"][1:]:
+        values = [r.get(col) for r in table["rows"]]
+        if all(v is None for v in values):
+            continue
+        t.add_row(col, *[f"{v:.4g}" if isinstance(v, float) else str(v) for v in values])
     console.print(t)
     for f in result["findings"]:
         console.print(f"• {f['message']}", highlight=False)
