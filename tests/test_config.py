@@ -29,7 +29,7 @@ def test_seed_preset_is_the_users_recipe():
     assert d.train_size == 2000
     assert d.dataset == "imdb"
     assert d.max_length == 128 and d.truncation == "head"  # "first 128 tokens"
-    assert d.val_size == 500
+    assert d.val_size == 1000
     assert d.test_size is None
 
 
@@ -296,3 +296,16 @@ def test_data_config_embeds_the_truncation_spec():
 
     assert DataConfig().spec == TruncationSpec()  # one set of defaults
     assert DataConfig(max_length=128, truncation="head").spec.mode == "head"
+
+
+def test_attention_dropout_default_override_and_validation():
+    cfg = RunConfig()
+    assert cfg.train.attention_dropout == 0.0  # fused attention kernel by default
+    cfg.set("attention_dropout", "null")  # the checkpoint's value: the user's recipe
+    assert cfg.train.attention_dropout is None
+    cfg.validate()
+    cfg.set("attention_dropout", "0.1")
+    assert cfg.validate().train.attention_dropout == 0.1
+    cfg.set("attention_dropout", "1.5")
+    with pytest.raises(ConfigError, match="'attention_dropout'"):
+        cfg.validate()

@@ -67,12 +67,28 @@ def test_tiny_bert_run_writes_complete_run_dir(tiny_bert, review_files, tmp_path
     lo, hi = test["accuracy_ci95"]
     assert lo <= test["accuracy"] <= hi
     assert sum(map(sum, test["confusion_matrix"])) == 64
-    assert m["best"]["metric"] == "f1" and m["best"]["step"] in (v["step"] for v in m["validation"])
+    # the kept model is chosen by the noise-aware rule (selection.py), with its reason and band
+    best = m["best"]
+    assert best["metric"] == "accuracy" and best["step"] in (v["step"] for v in m["validation"])
+    assert best["reason"].startswith(("last epoch kept", "epoch 1 chosen")), best["reason"]
+    assert 0 < best["noise_band"] < 1 and "paired" in best["method"]
+    if best["reason"].startswith("last epoch kept"):
+        assert best["step"] == m["validation"][-1]["step"] == m["train"]["steps"]
+    assert m["best_validation"]["accuracy"] == pytest.approx(best["value"])
     assert m["train"]["steps"] == 2 * 8  # 128 training rows / batch 16 * 2 epochs
     assert m["data"] == m["data"] | {"train": 128, "val": 32, "test": 64}
-    # checkpoints: best + last only, and their disk use reported
-    assert len(list((run / rundir.CHECKPOINTS_DIR).glob("checkpoint-*"))) <= 2
+    # checkpoints: the last + the chosen one only, each carrying the run's model settings
+    ckpts = sorted((run / rundir.CHECKPOINTS_DIR).glob("checkpoint-*"))
+    assert 1 <= len(ckpts) <= 2 and f"checkpoint-{best['step']}" in {c.name for c in ckpts}
+    for ckpt in ckpts:
+        raw = json.loads((ckpt / "config.json").read_text())[rundir.SETTINGS_KEY]
+        assert (raw["max_length"], raw["truncation"]) == (64, "head")
     assert m["train"]["checkpoint_disk_mb"] > 0
+    # environment.json: what the numbers depend on
+    env = json.loads((run / rundir.ENVIRONMENT_JSON).read_text())
+    for key in ("cpu", "bf16_path", "threads", "torch", "precision"):
+        assert key in env, key
+    assert env["bf16_path"] in ("amx", "avx512_bf16", "none") and env["threads"] >= 1
     # predictions: one row per test review, probabilities agree with the reported metrics
     preds = pd.read_parquet(run / rundir.TEST_PREDICTIONS)
     assert list(preds.columns) == ["row_id", "label", "prob_positive", "prediction"]
@@ -91,6 +107,17 @@ def test_tiny_bert_run_writes_complete_run_dir(tiny_bert, review_files, tmp_path
 
     AutoModelForSequenceClassification.from_pretrained(model_dir)
     AutoTokenizer.from_pretrained(model_dir)
+
+
+def test_same_small_run_twice_gives_identical_predictions(tiny_bert, review_files, tmp_path):
+    """Determinism on one machine: same config and seed -> the same test probabilities."""
+    cfg = tiny_config(tiny_bert, review_files, epochs=1)
+    run_training(cfg, output_dir=tmp_path / "a")
+    run_training(cfg, output_dir=tmp_path / "b")
+    a = pd.read_parquet(tmp_path / "a" / rundir.TEST_PREDICTIONS)
+    b = pd.read_parquet(tmp_path / "b" / rundir.TEST_PREDICTIONS)
+    assert a["row_id"].tolist() == b["row_id"].tolist()
+    assert a["prob_positive"].tolist() == b["prob_positive"].tolist()  # exactly equal
 
 
 def test_tiny_model_learns_synthetic_sentiment(tiny_bert, review_files, tmp_path):

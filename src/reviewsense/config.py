@@ -15,6 +15,7 @@ naming the key, before anything runs.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -34,6 +35,11 @@ from reviewsense.truncation import (
 )
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# Keys older config.yaml files may hold; read without error, not used.
+_RETIRED_KEYS = {
+    "metric_for_best_model": "the kept checkpoint is chosen by validation accuracy with the "
+    "paired noise band (reviewsense.selection)",
+}
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 DATASETS = ("imdb", "files", "aclimdb")
 
@@ -81,13 +87,14 @@ class TrainConfig:
     save_total_limit: int = 2  # checkpoints kept: the last + the one selection.py chose
     # patience in evaluations without an improvement beyond the paired noise band; None = off
     early_stopping: int | None = None
-    # Reported with each evaluation; the checkpoint is chosen by reviewsense.selection
-    # (validation accuracy, paired noise band), not by this metric.
-    metric_for_best_model: str = "f1"
     group_by_length: bool = True  # length-grouped batches: less padding
     dynamic_padding: bool = True  # pad per batch (False = pad every review to max_length)
     num_threads: int | None = None  # None = physical cores
     gradient_accumulation_steps: int = 1
+    # Attention-probability dropout in training. 0 lets PyTorch run the fused SDPA attention
+    # kernel instead of its math fallback (explicit masks, fp32 upcast): 1.4x faster steps
+    # (BENCHMARKS.md). None = the checkpoint's value (0.1 for BERT/MiniLM: the user's way).
+    attention_dropout: float | None = 0.0
     max_steps: int = -1  # >0 overrides epochs (tests, smoke runs)
     analyze: bool = True  # run `analyze` into <run>/analysis at the end
 
@@ -126,6 +133,11 @@ class RunConfig:
             ("early_stopping", t.early_stopping is None or t.early_stopping >= 1, "must be >= 1"),
             ("num_threads", t.num_threads is None or t.num_threads >= 1, "must be >= 1"),
             ("gradient_accumulation_steps", t.gradient_accumulation_steps >= 1, "must be >= 1"),
+            (
+                "attention_dropout",
+                t.attention_dropout is None or 0 <= t.attention_dropout < 1,
+                "must be in [0, 1), or null for the checkpoint's value",
+            ),
         ]
         for key, ok, why in checks:
             if not ok:
@@ -241,6 +253,11 @@ def from_dict(d: dict, source: str = "config") -> RunConfig:
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: '{key}' must be a mapping")
             for k, v in value.items():
+                if key == "train" and k in _RETIRED_KEYS:
+                    logging.getLogger(__name__).info(
+                        "%s: '%s' ignored: %s", source, k, _RETIRED_KEYS[k]
+                    )
+                    continue
                 cfg.set(f"{key}.{k}", v)
         else:
             cfg.set(key, value)
