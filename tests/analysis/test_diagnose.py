@@ -185,3 +185,15 @@ def test_eval_rising_without_train_loss_is_undetermined():
     s = run({"log_history": log})
     assert s["overfitting"] is None and s["lr_schedule"]["shape"] is None
     assert "overfitting_undeterminable" in kinds(s)
+
+
+def test_malformed_values_never_crash_and_give_strict_json():
+    # lists where numbers belong, strings in the header, NaN/inf everywhere
+    log = [
+        {"step": 10, "epoch": "x", "loss": [1, 2], "learning_rate": [1, 2], "grad_norm": "x"},
+        {"step": 20, "epoch": 2.0, "loss": 0.5, "learning_rate": float("inf")},
+        {"step": 20, "epoch": 2.0, "eval_loss": float("nan"), "eval_accuracy": [0.1]},
+    ]
+    header = {"best_metric": "x", "best_model_checkpoint": 5, "max_steps": "x", "epoch": [1]}
+    s = run({**header, "log_history": log})
+    assert s["lowest_loss"]["value"] == 0.5 and s["run"]["best_metric_name"] is None

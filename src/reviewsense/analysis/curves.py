@@ -199,7 +199,8 @@ def lr_schedule(state: TrainerState) -> tuple[dict, list[dict]]:
     elif (dec_lr.max() - dec_lr.min()) <= 1e-3 * peak_val:
         info["shape"] = "constant"
     elif dec_s.size >= 3:
-        total = float(state.header.get("max_steps") or 0)
+        max_steps = state.header.get("max_steps")
+        total = float(max_steps) if isinstance(max_steps, int | float) else 0.0
         total = total if total >= dec_s[-1] else dec_s[-1]
         info.update(_fit_decay(dec_s, dec_lr, peak_val, float(steps[pk]) if pk else 0.0, total))
     warm = f" after {warmup} warmup steps" if warmup else ""

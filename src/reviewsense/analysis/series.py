@@ -6,6 +6,7 @@ Pure functions on numbers and :class:`TrainerState` arrays; nothing here reads f
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import replace
 
 import numpy as np
@@ -34,9 +35,9 @@ def finding(kind: str, message: str, **evidence: object) -> dict:
     return {"kind": kind, "message": message, "evidence": evidence}
 
 
-def rnd(x: float | None, digits: int = 4) -> float | None:
+def rnd(x: object, digits: int = 4) -> float | None:
     """Round for display/JSON: 4 significant digits, None for missing or non-finite."""
-    if x is None or not math.isfinite(x):
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
         return None
     return float(f"{x:.{digits}g}")
 

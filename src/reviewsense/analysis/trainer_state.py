@@ -219,10 +219,13 @@ def _column(rows: list[dict], key: str) -> np.ndarray:
     """``key`` of every row as floats; missing or non-numeric values become NaN."""
     try:
         # Fast path: numbers and missing keys (None -> NaN) convert in one call.
-        return np.array([e.get(key) for e in rows], dtype=float)
+        col = np.array([e.get(key) for e in rows], dtype=float)
+        if col.ndim == 1 and col.size == len(rows):  # equal-length lists would make it 2-D
+            return col
     except (TypeError, ValueError):
-        vals = [_num(e.get(key)) for e in rows]
-        return np.array([np.nan if v is None else v for v in vals], dtype=float)
+        pass
+    vals = [_num(e.get(key)) for e in rows]
+    return np.array([np.nan if v is None else v for v in vals], dtype=float)
 
 
 def parse_trainer_state(data: dict, path: Path) -> TrainerState:
