@@ -174,14 +174,14 @@ def windows(ids: list[int], size: int) -> list[list[int]]:
 
 def encode_windows(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
     """Token windows of every text, each ``[CLS] ... [SEP]`` and at most ``max_length`` long."""
-    from reviewsense.truncation import SPECIAL_TOKENS, encode_texts
+    from reviewsense.truncation import MAX_LENGTH_RANGE, SPECIAL_TOKENS, encode_texts
 
     out: list[list[int]] = []
     chunk, t0 = 2000, time.time()
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     for start in range(0, len(texts), chunk):
-        # a huge max_length: nothing is cut, the windows below keep every token
-        enc = encode_texts(tokenizer, texts[start : start + chunk], 10**9, "head")
+        # the longest length allowed (8192): nothing is cut, the windows keep every token
+        enc = encode_texts(tokenizer, texts[start : start + chunk], MAX_LENGTH_RANGE[1], "head")
         for ids in enc["input_ids"]:
             for w in windows(ids[1:-1], max_length - SPECIAL_TOKENS):
                 out.append([cls_id, *w, sep_id])

@@ -1,0 +1,149 @@
+"""Distillation: layer choice, student construction, the loss, and a real tiny distillation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import imdb_available
+from tiny_models import build_tiny_model
+
+from reviewsense import rundir
+from reviewsense.config import RunConfig
+from reviewsense.distill import (
+    DISTILL_JSON,
+    UNLABELLED,
+    DistillConfig,
+    agreement_report,
+    build_student,
+    choose_layers,
+    distillation_loss,
+    run_distillation,
+)
+from reviewsense.errors import ConfigError
+
+needs_imdb = pytest.mark.skipif(not imdb_available(), reason="IMDb parquet files not present")
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "expected"),
+    [
+        (6, 3, [1, 3, 5]),
+        (12, 6, [1, 3, 5, 7, 9, 11]),
+        (6, 2, [2, 5]),
+        (2, 1, [1]),
+        (4, 4, [0, 1, 2, 3]),
+    ],
+)
+def test_choose_layers_evenly_ending_with_the_top_layer(n, k, expected):
+    assert choose_layers(n, k) == expected
+
+
+@pytest.mark.parametrize("k", [0, 7])
+def test_choose_layers_refuses_impossible_counts(k):
+    with pytest.raises(ConfigError, match="the teacher has 6 layers"):
+        choose_layers(6, k)
+
+
+@pytest.mark.parametrize("kind", ["bert", "distilbert"])
+def test_student_copies_the_kept_layer_embeddings_and_classifier(kind, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    teacher = AutoModelForSequenceClassification.from_pretrained(
+        build_tiny_model(tmp_path / kind, kind=kind)
+    )
+    student = build_student(teacher, [1])
+    t, s = teacher.state_dict(), student.state_dict()
+    layer = "bert.encoder.layer." if kind == "bert" else "distilbert.transformer.layer."
+    assert not any(k.startswith(f"{layer}1.") for k in s)
+    for name, tensor in s.items():
+        src = name.replace(f"{layer}0.", f"{layer}1.")
+        assert torch.equal(tensor, t[src]), name
+    assert len(s) < len(t)
+    ids = torch.tensor([[101, 2307, 3185, 102]])
+    assert student(input_ids=ids).logits.shape == (1, 2)
+
+
+def test_loss_mixes_soft_and_hard_labels():
+    import torch.nn.functional as F
+
+    s = torch.tensor([[2.0, -1.0], [0.5, 0.3], [-1.0, 1.0]])
+    t = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-1.0, 1.0]])
+    labels = torch.tensor([0, UNLABELLED, 1])
+    hard = F.cross_entropy(s[[0, 2]], labels[[0, 2]])
+    assert torch.isclose(distillation_loss(s, t, labels, 2.0, 1.0), hard)
+    soft = distillation_loss(s, t, labels, 2.0, 0.0)
+    assert soft > 0
+    mixed = distillation_loss(s, t, labels, 2.0, 0.3)
+    assert torch.isclose(mixed, 0.3 * hard + 0.7 * soft)
+    assert distillation_loss(t, t, torch.full((3,), UNLABELLED), 3.0, 0.5) == 0
+
+
+def test_agreement_report_counts_chance_agreement():
+    import numpy as np
+
+    teacher = np.array([[0, 1], [0, 1], [1, 0], [1, 0]], dtype=float)
+    report = agreement_report(teacher.copy(), teacher, np.array([1, 1, 0, 1]))
+    assert report["agreement"] == 1.0 and report["chance_agreement"] == 0.5
+    assert report["kappa"] == 1.0 and report["teacher_accuracy"] == 0.75
+
+
+@pytest.mark.parametrize(("key", "value"), [("layers", 0), ("temperature", 0), ("alpha", 1.5)])
+def test_config_validation_names_the_key(key, value):
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        DistillConfig(teacher="x", **{key: value}).validate()
+
+
+@needs_imdb
+def test_distilled_student_agrees_with_its_teacher_beyond_chance(tiny_bert, review_files, tmp_path):
+    from reviewsense.inference.predictor import Predictor
+    from reviewsense.train import run_training
+
+    # teacher: the tiny BERT fine-tuned on synthetic reviews (it learns sentiment words)
+    cfg = RunConfig(name="teacher", model=str(tiny_bert))
+    cfg.override(
+        {
+            "dataset": "files",
+            "train_file": str(review_files["train"]),
+            "test_file": str(review_files["test"]),
+            "train_size": "none",
+            "val_size": 32,
+            "max_length": 64,
+            "truncation": "head",
+            "precision": "fp32",
+            "batch_size": 16,
+            "lr": 3e-3,
+            "epochs": 6,
+            "analyze": False,
+        }
+    )
+    teacher_run = tmp_path / "teacher"
+    run_training(cfg, output_dir=teacher_run)
+
+    out = tmp_path / "student"
+    dcfg = DistillConfig(
+        teacher=str(teacher_run),
+        layers=1,
+        train_size=200,
+        unlabeled_size=200,
+        eval_size=200,
+        max_steps=60,
+        lr=3e-3,
+        alpha=0.2,
+        precision="fp32",
+        logging_steps=20,
+    )
+    report = run_distillation(dcfg, out)
+    q = report["held_out"]
+    assert 0 < report["held_out"]["chance_agreement"] < 1
+    assert q["agreement"] > q["chance_agreement"] and q["kappa"] > 0, q
+    assert report["layers_kept"] == [1] and report["teacher_layers"] == 2
+    assert report["data"]["labelled"] == 200 and report["data"]["unlabelled"] == 200
+    assert json.loads((out / DISTILL_JSON).read_text())["student_layers"] == 1
+    assert json.loads((out / "config.json").read_text())["num_hidden_layers"] == 1
+    settings = rundir.read_model_settings(out)
+    assert (settings.max_length, settings.truncation) == (64, "head")
+    assert settings.threshold is None
+    preds = Predictor.from_pretrained(out).predict(["a wonderful film", "awful and boring"])
+    assert len(preds) == 2
