@@ -21,10 +21,14 @@ N_MISTAKES = 20
 
 
 def default_data_config(model_or_run: str | Path) -> DataConfig:
-    """The run's own data config when given a run directory, else defaults (IMDb test)."""
-    cfg_path = Path(model_or_run) / rundir.CONFIG_YAML
-    if cfg_path.is_file():
-        return config_mod.load_file(cfg_path).data
+    """The run's own data config, else defaults (IMDb test).
+
+    The run is found from a run directory, its ``model/`` folder or one of its checkpoints.
+    """
+    p = Path(model_or_run)
+    run_dir = p if (p / rundir.CONFIG_YAML).is_file() else rundir.run_dir_of(p)
+    if run_dir is not None:
+        return config_mod.load_file(run_dir / rundir.CONFIG_YAML).data
     return DataConfig()
 
 

@@ -31,8 +31,8 @@ def run_dir(tiny_bert, review_files, tmp_path_factory) -> Path:
     r = cli(
         "train", "--model", tiny_bert,
         "--train-file", review_files["train"], "--test-file", review_files["test"],
-        "--train-size", "all", "--val-size", "16", "--max-steps", "4", "--precision", "fp32",
-        "--max-length", "64", "--truncation", "head", "--no-analysis", "--output", run,
+        "--train-size", "all", "--val-size", "16", "--epochs", "1", "--precision", "fp32",
+        "--max-length", "160", "--truncation", "head_tail", "--no-analysis", "--output", run,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert (run / rundir.DONE_MARKER).is_file()
@@ -56,8 +56,8 @@ def test_evaluate_writes_json_report(run_dir, review_files, tmp_path):
         (m["confusion_matrix"][0][0] + m["confusion_matrix"][1][1]) / 64
     )
     assert report["model"] == str(run_dir / rundir.MODEL_DIR)
-    assert report["model_settings"]["max_length"] == 64
-    assert report["model_settings"]["truncation"] == "head"
+    assert report["model_settings"]["max_length"] == 160
+    assert report["model_settings"]["truncation"] == "head_tail"
     assert sum(b["n"] for b in report["by_length"]) == 64
     assert len(report["confident_mistakes"]) <= 20
 
@@ -92,3 +92,35 @@ def test_one_class_report_is_strict_json(run_dir, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     report = json.loads(out.read_text(), parse_constant=_strict)
     assert report["metrics"]["roc_auc"] is None
+
+
+def test_evaluate_a_checkpoint_uses_the_runs_truncation(run_dir, tmp_path, capsys):
+    (ckpt,) = (run_dir / rundir.CHECKPOINTS_DIR).glob("checkpoint-*")
+    out = tmp_path / "ckpt.json"
+    code = cli_main.main(["evaluate", str(ckpt), "--test-size", "16", "--output", str(out)])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(out.read_text())
+    assert report["model"] == str(ckpt)
+    assert (report["model_settings"]["truncation"], report["model_settings"]["max_length"]) == (
+        "head_tail",
+        160,
+    )
+    assert "test.jsonl" in report["data"]["source"]  # the run's data too
+
+
+@pytest.mark.parametrize("flag", ["--truncation", "--inference-truncation"])
+def test_truncation_flag_overrides_at_inference(run_dir, tmp_path, capsys, flag):
+    out = tmp_path / "head.json"
+    code = cli_main.main(
+        ["evaluate", str(run_dir), "--test-size", "16", flag, "head", "--output", str(out)]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert json.loads(out.read_text())["model_settings"]["truncation"] == "head"
+
+
+@pytest.mark.parametrize("flag", ["--max-length=64", "--train-size=10", "--val-size=5"])
+def test_flags_evaluate_would_not_use_are_errors(run_dir, capsys, flag):
+    with pytest.raises(SystemExit) as e:
+        cli_main.main(["evaluate", str(run_dir), flag])
+    assert e.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err

@@ -8,18 +8,31 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def add_data_arguments(p: argparse.ArgumentParser) -> None:
+def add_data_arguments(p: argparse.ArgumentParser, *, training: bool = True) -> None:
+    """The data flags; ``training=False`` (evaluate) leaves out those only training uses.
+
+    Evaluation reads test data only and cuts reviews the way the model was trained (its own
+    settings), so it has no --train-file/--train-size/--val-size/--max-length, and its
+    ``--truncation`` is the inference override that the command itself declares.
+    """
+    from reviewsense.truncation import TRUNCATION_MODES
+
     g = p.add_argument_group("data")
     g.add_argument("--data-dir", help="IMDb parquet folder, or a raw aclImdb/ folder")
-    g.add_argument("--train-file", help="CSV, JSONL or Parquet training file")
+    if training:
+        g.add_argument("--train-file", help="CSV, JSONL or Parquet training file")
     g.add_argument("--test-file", help="CSV, JSONL or Parquet test file")
     g.add_argument("--text-column", help="text column of --train-file/--test-file (default text)")
     g.add_argument("--label-column", help="label column (default label): 0/1, neg/pos, ...")
-    g.add_argument("--train-size", help="training reviews, stratified (or 'all')")
-    g.add_argument("--val-size", help="validation reviews carved from train (count or fraction)")
+    if training:
+        g.add_argument("--train-size", help="training reviews, stratified (or 'all')")
+        g.add_argument(
+            "--val-size", help="validation reviews carved from train (count or fraction)"
+        )
     g.add_argument("--test-size", help="test reviews, stratified (or 'all', the default)")
-    g.add_argument("--max-length", type=int, help="tokens per review incl. [CLS]/[SEP]")
-    g.add_argument("--truncation", choices=["head", "head_tail"], help="how long reviews are cut")
+    if training:
+        g.add_argument("--max-length", type=int, help="tokens per review incl. [CLS]/[SEP]")
+        g.add_argument("--truncation", choices=TRUNCATION_MODES, help="how long reviews are cut")
     g.add_argument(
         "--skip-invalid",
         action="store_true",
@@ -32,23 +45,35 @@ def _size(v: str | None) -> str | None:
     return None if v is None else ("none" if v.strip().lower() == "all" else v)
 
 
-def data_overrides(args: argparse.Namespace) -> dict:
-    """CLI data flags -> config overrides (None = not given, keeps the preset's value)."""
-    o = {
-        "data_dir": args.data_dir,
-        "train_file": args.train_file,
-        "test_file": args.test_file,
-        "text_column": args.text_column,
-        "label_column": args.label_column,
-        "train_size": _size(args.train_size),
-        "val_size": args.val_size,
-        "test_size": _size(args.test_size),
-        "max_length": args.max_length,
-        "truncation": args.truncation,
-        "skip_invalid": args.skip_invalid,
-    }
-    # Which dataset these flags select is decided in one place: data.splits.resolve_dataset.
-    return o
+# data flag -> config key; flags a command did not declare are simply absent from ``args``.
+_DATA_KEYS = {
+    "data_dir": "data_dir",
+    "train_file": "train_file",
+    "test_file": "test_file",
+    "text_column": "text_column",
+    "label_column": "label_column",
+    "train_size": "train_size",
+    "val_size": "val_size",
+    "test_size": "test_size",
+    "max_length": "max_length",
+    "truncation": "truncation",
+    "skip_invalid": "skip_invalid",
+}
+
+
+def data_overrides(args: argparse.Namespace, *, training: bool = True) -> dict:
+    """CLI data flags -> config overrides (None = not given, keeps the preset's value).
+
+    Which dataset the flags select is decided in one place: ``data.splits.resolve_dataset``.
+    """
+    skip = () if training else ("truncation",)  # evaluate's --truncation is the inference one
+    out = {}
+    for flag, key in _DATA_KEYS.items():
+        if flag in skip or not hasattr(args, flag):
+            continue
+        value = getattr(args, flag)
+        out[key] = _size(value) if flag in ("train_size", "test_size") else value
+    return out
 
 
 def parse_set(pairs: list[str] | None) -> dict:

@@ -10,7 +10,12 @@ HELP = "evaluate a trained model (run directory or model folder) on labelled rev
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL_OR_RUN_DIR")
+    p.add_argument(
+        "model",
+        metavar="MODEL_OR_RUN_DIR",
+        help="a run directory, its model/ folder, or a checkpoint (runs/X/checkpoints/"
+        "checkpoint-N): the run's truncation settings are used",
+    )
     p.add_argument("--output", help="write the full report as JSON here")
     p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto")
     p.add_argument("--batch-size", type=int, default=64)
@@ -21,11 +26,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="data seed of the stratified --test-size subset (default: the run's split_seed, 0)",
     )
     p.add_argument(
-        "--inference-truncation",
+        "--truncation",
         choices=["head", "head_tail", "chunks"],
-        help="override the model's truncation at inference time",
+        help="override the model's truncation at inference time (default: the run's)",
     )
-    add_data_arguments(p)
+    # the old spelling, kept working but not advertised
+    p.add_argument(
+        "--inference-truncation",
+        dest="truncation",
+        choices=["head", "head_tail", "chunks"],
+        help=argparse.SUPPRESS,
+    )
+    add_data_arguments(p, training=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,14 +52,14 @@ def run(args: argparse.Namespace) -> int:
 
     # Reuse RunConfig's key lookup and coercion for the data flags.
     cfg = RunConfig(data=default_data_config(args.model))
-    cfg.override({**data_overrides(args), "split_seed": args.seed})
+    cfg.override({**data_overrides(args, training=False), "split_seed": args.seed})
     report = evaluate_model(
         args.model,
         cfg.data,
         backend=args.backend,
         batch_size=args.batch_size,
         num_threads=args.threads,
-        truncation=args.inference_truncation,
+        truncation=args.truncation,
     )
     console = Console()
     m = report["metrics"]
