@@ -126,3 +126,19 @@ def test_missing_path_and_empty_folder(tmp_path):
         load_trainer_state(tmp_path / "nope")
     with pytest.raises(DataError, match="no readable trainer_state.json"):
         load_trainer_state(tmp_path)
+
+
+def test_run_metrics_found_from_a_checkpoint_but_not_from_an_unrelated_parent(tmp_path):
+    run = tmp_path / "run"
+    ckpt = run / "checkpoints" / "checkpoint-8"
+    ckpt.mkdir(parents=True)
+    state = {"log_history": [{"step": 8, "epoch": 1.0, "loss": 0.5}]}
+    (ckpt / "trainer_state.json").write_text(json.dumps(state))
+    (run / "metrics.json").write_text(json.dumps({"best": {"step": 8}, "data": {"val": 32}}))
+    assert load_trainer_state(run).run_metrics["data"]["val"] == 32
+    assert load_trainer_state(ckpt).run_metrics["data"]["val"] == 32
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "trainer_state.json").write_text(json.dumps(state))
+    (tmp_path / "metrics.json").write_text(json.dumps({"best": {"step": 8}}))
+    assert load_trainer_state(other).run_metrics is None

@@ -356,11 +356,18 @@ def load_trainer_state(path: str | Path) -> TrainerState:
 def read_run_metrics(state_file: Path) -> dict | None:
     """reviewsense's ``metrics.json`` for the run that wrote ``state_file``, if there is one.
 
-    Looks beside the state and up to two folders up (``<run>/checkpoints/checkpoint-N/``).
+    Looks beside the state and, for a ``checkpoint-N/`` state, in the run folder above it
+    (``<run>/checkpoint-N/`` or ``<run>/checkpoints/checkpoint-N/``).
     Only a file with reviewsense's ``best`` or ``validation`` key counts; an unreadable one
     is ignored (it only adds the eval size and the run's own choice of epoch).
     """
-    for folder in list(state_file.resolve().parents)[:3]:
+    folder = state_file.resolve().parent
+    folders = [folder]
+    if _checkpoint_number(folder) is not None:  # <run>/checkpoint-N/ or <run>/checkpoints/...
+        folders.append(folder.parent)
+        if folder.parent.name == CHECKPOINTS_DIR:
+            folders.append(folder.parent.parent)
+    for folder in folders:
         f = folder / METRICS_JSON
         if not f.is_file():
             continue
