@@ -17,7 +17,7 @@ from reviewsense.evaluate import (
     evaluate_model,
     length_buckets,
 )
-from reviewsense.metrics import METRIC_KEYS
+from reviewsense.metrics import METRIC_KEYS, predicted_labels
 
 
 # -- length_buckets --------------------------------------------------------------------------
@@ -45,20 +45,21 @@ def test_length_buckets_empty_bucket_is_none():
 
 # -- confident_mistakes ----------------------------------------------------------------------
 IDS = ["a", "b", "c", "d", "e", "f"]
-TEXTS = ["ta", "tb", "tc", "td", "te", "x" * 301]
+TEXTS = ["ta", "tb", "tc", "td", "x" * 301, "tf"]
 LABELS = [1, 0, 1, 0, 1, 0]
 PROBS = [0.1, 0.95, 0.6, 0.2, 0.45, 0.5]
-# wrong: a (conf 0.9), b (0.95), e (0.55), f (0.5: predicted positive at the threshold)
+# wrong: a (conf 0.9), b (0.95), e (0.55); f (0.5) is right: P(negative) = 0.5 reaches the
+# flag rule's threshold (metrics.is_flagged), so it is predicted negative
 
 
 def test_confident_mistakes_sorted_and_wrong():
     out = confident_mistakes(IDS, TEXTS, LABELS, PROBS)
-    assert [r["row_id"] for r in out] == ["b", "a", "e", "f"]
-    assert [r["confidence"] for r in out] == pytest.approx([0.95, 0.9, 0.55, 0.5])
+    assert [r["row_id"] for r in out] == ["b", "a", "e"]
+    assert [r["confidence"] for r in out] == pytest.approx([0.95, 0.9, 0.55])
     for r in out:
         i = IDS.index(r["row_id"])
         assert r["label"] == LABELS[i] and r["prob_positive"] == pytest.approx(PROBS[i])
-        assert int(r["prob_positive"] >= 0.5) != r["label"]
+        assert predicted_labels([r["prob_positive"]])[0] != r["label"]
     assert out[0]["text"] == "tb"
     assert out[-1]["text"] == "x" * 300 + "…"
 
@@ -81,7 +82,9 @@ def test_confident_mistakes_ties_keep_input_order():
 # -- default_data_config ---------------------------------------------------------------------
 def test_default_data_config(tmp_path):
     assert default_data_config(tmp_path) == DataConfig()
-    cfg = RunConfig().override({"dataset": "files", "test_file": "t.csv", "max_length": 64})
+    cfg = RunConfig().override(
+        {"dataset": "files", "test_file": "t.csv", "max_length": 64, "truncation": "head"}
+    )
     config.save(cfg, tmp_path / rundir.CONFIG_YAML)
     d = default_data_config(tmp_path)
     assert (d.dataset, d.test_file, d.max_length) == ("files", "t.csv", 64)
