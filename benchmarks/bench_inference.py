@@ -1,14 +1,26 @@
-"""Inference benchmark: transformers pipeline (fp32) vs Predictor torch fp32 / bf16, ONNX fp32 / int8.
+"""Inference benchmark: transformers pipeline (fp32 batch 1; bf16 batch 32) vs the Predictor's
+backends (torch fp32 / bf16 / bf16+torch.compile, ONNX fp32 / int8, OpenVINO fp32 / bf16).
 
-One model, one machine, the same IMDb test reviews for every variant. Each variant runs in its
-own subprocess so peak RSS is honest. Measures throughput (reviews/s over all reviews),
-single-review latency p50/p99, peak RSS, model size on disk, accuracy, and the fraction of the
-machine's bf16 matmul peak (measured here) that the throughput reaches in useful FLOPs.
+One model, one machine, the same IMDb test reviews, the same threads and a warm-up for every
+variant. Each variant runs in its own subprocess so peak RSS is honest. Measures throughput
+(reviews/s over all reviews), single-review latency p50/p99, peak RSS, accuracy, max |Δp| vs
+torch fp32, and the fraction of the machine's bf16 matmul peak (measured in the same run) that
+the torch bf16 variant reaches in useful FLOPs.
+
+``--json FILE`` writes ``{"variants": [{"name", "reviews_per_s", "accuracy", "p50_ms",
+"p99_ms", "peak_rss_mb", "max_dp"}], "best", "speedup_vs_pipeline",
+"speedup_vs_pipeline_bf16", "peak_fraction", "environment"}``; ``best`` is the fastest
+non-pipeline variant that passes the export verification limits (``inference.verify``) against
+torch fp32 on the same reviews.
+
+Without ``--model`` the model is all-MiniLM-L6-v2 with a random 2-class head at the demo's
+settings (256 tokens, head_tail): right for speed; its accuracy is meaningless, compare
+``max_dp`` instead.
 
 Usage (see BENCHMARKS.md "## inference" for the recorded runs):
 
-    HF_HUB_OFFLINE=1 taskset -c 0,1 .venv/bin/python benchmarks/bench_inference.py \\
-        --model runs/demo/model --n 2000 --threads 2 --json runs/bench_inference.json
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_inference.py \\
+        --model runs/demo/model --n 1000 --threads 2 --json runs/bench_inference.json
 """
 
 from __future__ import annotations
@@ -24,7 +36,19 @@ import tempfile
 import time
 from pathlib import Path
 
-VARIANTS = ("pipeline", "torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
+VARIANTS = (
+    "pipeline",
+    "pipeline-bf16",
+    "torch-fp32",
+    "torch-bf16",
+    "torch-bf16-compile",
+    "onnx-fp32",
+    "onnx-int8",
+    "openvino-fp32",
+    "openvino-bf16",
+)
+DEFAULT_VARIANTS = ("pipeline", "pipeline-bf16", "torch-fp32", "torch-bf16", "onnx-fp32")
+DEFAULT_VARIANTS += ("onnx-int8", "openvino-fp32")
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "imdb" / "test.parquet"
 
@@ -81,6 +105,74 @@ def model_flops(config: dict, n_tokens: list[int]) -> float:
 # ---------------------------------------------------------------------------- worker
 
 
+def _pipeline(args: argparse.Namespace, bf16: bool):
+    """transformers.pipeline as a user runs it: defaults (fp32, batch 1) or bf16, batch 32."""
+    import numpy as np
+    import torch
+    from transformers import pipeline
+
+    from reviewsense.rundir import read_model_settings
+
+    max_length = read_model_settings(args.model_dir).max_length
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    pipe = pipeline("text-classification", model=str(args.model_dir), device="cpu", dtype=dtype)
+    kw = {"truncation": True, "max_length": max_length}
+    if bf16:
+        kw["batch_size"] = 32
+
+    def predict(batch: list[str]) -> np.ndarray:  # P(positive) per text
+        out = pipe(batch, **kw)
+        return np.array([o["score"] if o["label"] == "positive" else 1 - o["score"] for o in out])
+
+    return predict
+
+
+def _compiled_runner(pred):
+    """torch.compile (inductor, frozen weights) of the Predictor's bf16 model, widths in 64s."""
+    import torch
+    import torch._inductor.config as inductor_config
+    from transformers import AutoModelForSequenceClassification
+
+    inductor_config.freezing = True  # constant-fold the frozen bf16 weights into the graph
+    model = AutoModelForSequenceClassification.from_pretrained(pred.model_dir, dtype=torch.bfloat16)
+    model.eval()
+    compiled = torch.compile(model, backend="inductor", dynamic=False)
+    pred.pad_multiple = 64  # few widths -> few compiled graphs, reused
+
+    def run(input_ids, attention_mask):
+        with torch.inference_mode():
+            ids, mask = torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
+            return compiled(input_ids=ids, attention_mask=mask).logits.float().numpy()
+
+    return run
+
+
+def _predictor(args: argparse.Namespace, variant: str):
+    import numpy as np
+
+    from reviewsense.inference import Predictor
+
+    backend, precision = variant.split("-")[:2]
+    model_dir = args.export_dirs.get(backend, args.model_dir)
+    load_precision = precision if precision != "int8" else "auto"
+    if backend == "onnx":
+        model_dir = args.export_dirs[f"onnx-{precision}"]
+    pred = Predictor.from_pretrained(
+        model_dir,
+        backend=backend,
+        num_threads=args.threads,
+        batch_size=args.batch_size,
+        precision=load_precision,
+    )
+    if variant.endswith("-compile"):
+        pred._run = _compiled_runner(pred)
+
+    def predict(batch: list[str]) -> np.ndarray:
+        return np.array([p.prob_positive for p in pred.predict(batch)])
+
+    return predict
+
+
 def _worker(args: argparse.Namespace) -> None:
     """Run one variant and print its result as JSON (last stdout line)."""
     import numpy as np
@@ -92,49 +184,15 @@ def _worker(args: argparse.Namespace) -> None:
     lat_idx = rng.choice(len(texts), size=min(args.latency_n, len(texts)), replace=False)
     variant = args.worker
     t_load = time.perf_counter()
-    if variant == "pipeline":
-        import torch
-        from transformers import pipeline
-
-        torch.set_num_threads(args.threads)
-        from reviewsense.rundir import read_model_settings
-
-        max_length = read_model_settings(args.model_dir).max_length
-        pipe = pipeline(
-            "text-classification", model=str(args.model_dir), device="cpu", dtype=torch.float32
-        )
-        kw = {"truncation": True, "max_length": max_length}
-
-        def predict(batch: list[str]) -> np.ndarray:  # P(positive) per text
-            out = pipe(batch, **kw)
-            return np.array(
-                [o["score"] if o["label"] == "positive" else 1 - o["score"] for o in out]
-            )
-
-        size_mb = (Path(args.model_dir) / "model.safetensors").stat().st_size / 2**20
-        extra = {"batching": "pipeline default (batch_size 1)", "truncation": "head"}
+    if variant.startswith("pipeline"):
+        predict = _pipeline(args, bf16=variant == "pipeline-bf16")
     else:
-        from reviewsense.inference import Predictor
-
-        backend, precision = variant.split("-")
-        model_dir = args.model_dir if backend == "torch" else args.onnx_dirs[precision]
-        kw_p = {"precision": precision} if backend == "torch" else {}
-        pred = Predictor.from_pretrained(
-            model_dir, backend=backend, num_threads=args.threads, batch_size=args.batch_size, **kw_p
-        )
-
-        def predict(batch: list[str]) -> np.ndarray:
-            return np.array([p.prob_positive for p in pred.predict(batch)])
-
-        weights = "model.safetensors" if backend == "torch" else "model.onnx"
-        size_mb = (Path(pred.model_dir) / weights).stat().st_size / 2**20
-        extra = {
-            "batching": f"length-sorted, batch_size {args.batch_size}",
-            "truncation": pred.settings.truncation,
-        }
+        predict = _predictor(args, variant)
     load_s = time.perf_counter() - t_load
-
-    predict(texts[:8])  # warm-up (allocators, kernels, ORT arena)
+    # Warm-up: a full batch of the longest reviews plus a single one (kernels, arenas, graphs).
+    longest = sorted(texts, key=len, reverse=True)[: args.batch_size]
+    predict(longest)
+    predict(texts[:1])
     t = time.perf_counter()
     p_pos = predict(texts)
     total_s = time.perf_counter() - t
@@ -145,18 +203,15 @@ def _worker(args: argparse.Namespace) -> None:
         lat.append((time.perf_counter() - t) * 1e3)
     lat.sort()
     result = {
-        "variant": variant,
-        "n": len(texts),
+        "name": variant,
+        "reviews_per_s": len(texts) / total_s,
+        "accuracy": float(((p_pos >= 0.5).astype(int) == labels).mean()),
+        "p50_ms": statistics.median(lat),
+        "p99_ms": lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))],
+        "peak_rss_mb": peak_rss_mb(),
         "load_s": load_s,
         "total_s": total_s,
-        "reviews_per_s": len(texts) / total_s,
-        "latency_ms_p50": statistics.median(lat),
-        "latency_ms_p99": lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))],
-        "peak_rss_mb": peak_rss_mb(),
-        "model_mb": size_mb,
-        "accuracy": float(((p_pos >= 0.5).astype(int) == labels).mean()),
         "p_positive": p_pos.tolist(),
-        **extra,
     }
     print(json.dumps(result))
 
@@ -164,25 +219,11 @@ def _worker(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------- driver
 
 
-def _run_variant(variant: str, args: argparse.Namespace, reviews: Path, onnx_dirs: dict) -> dict:
-    cmd = [
-        sys.executable,
-        __file__,
-        "--worker",
-        variant,
-        "--model",
-        str(args.model),
-        "--reviews",
-        str(reviews),
-        "--threads",
-        str(args.threads),
-        "--batch-size",
-        str(args.batch_size),
-        "--latency-n",
-        str(args.latency_n),
-        "--onnx-json",
-        json.dumps({k: str(v) for k, v in onnx_dirs.items()}),
-    ]
+def _run_variant(variant: str, args: argparse.Namespace, reviews: Path, export_dirs: dict) -> dict:
+    cmd = [sys.executable, __file__, "--worker", variant, "--model", str(args.model_dir)]
+    cmd += ["--reviews", str(reviews), "--threads", str(args.threads)]
+    cmd += ["--batch-size", str(args.batch_size), "--latency-n", str(args.latency_n)]
+    cmd += ["--export-json", json.dumps({k: str(v) for k, v in export_dirs.items()})]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -191,55 +232,116 @@ def _run_variant(variant: str, args: argparse.Namespace, reviews: Path, onnx_dir
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def _exports(variants: list[str], model_dir: Path, work: Path, threads: int) -> dict:
+    """Export (and verify) the ONNX / OpenVINO folders the variants need; reuse existing ones."""
+    from reviewsense.inference.export import export_onnx
+
+    wanted = {"onnx-fp32": ("onnx", None), "onnx-int8": ("onnx", "int8")}
+    wanted["openvino"] = ("openvino", None)
+    dirs = {}
+    for key, (fmt, quantize) in wanted.items():
+        if not any(v == key or v.startswith(key + "-") for v in variants):
+            continue
+        out = work / key
+        weights = "model.onnx" if fmt == "onnx" else "openvino_model.xml"
+        if not (out / weights).is_file():
+            # min_agreement 0: the benchmark records max_dp itself; a random head sits near 0.5.
+            export_onnx(
+                model_dir,
+                out,
+                quantize=quantize,
+                fmt=fmt,
+                num_threads=threads,
+                min_agreement=0.0,
+                overwrite=True,
+            )
+        dirs[key] = out
+    return dirs
+
+
+def _verified(r: dict) -> bool:
+    """Within the export limits for its precision (inference.verify.TOLERANCES) vs torch fp32."""
+    from reviewsense.inference.verify import TOLERANCES
+
+    precision = "fp32" if r["name"].endswith("fp32") else r["name"].split("-")[1]
+    tol = TOLERANCES.get(precision, TOLERANCES["bf16"])
+    return r["max_dp"] is not None and r["max_dp"] <= tol.max_abs_diff
+
+
+def _summary(results: list[dict], flops: float, peak: dict) -> dict:
+    """The --json contract's top level (best, speedups, peak_fraction)."""
+    by = {r["name"]: r for r in results}
+    candidates = [r for r in results if not r["name"].startswith("pipeline") and _verified(r)]
+    best = max(candidates, key=lambda r: r["reviews_per_s"]) if candidates else None
+
+    def ratio(base: str) -> float | None:
+        if best is None or base not in by:
+            return None
+        return best["reviews_per_s"] / by[base]["reviews_per_s"]
+
+    frac = None
+    if "torch-bf16" in by:
+        frac = flops / by["torch-bf16"]["total_s"] / 1e12 / peak["bf16"]
+    return {
+        "best": best["name"] if best else None,
+        "speedup_vs_pipeline": ratio("pipeline"),
+        "speedup_vs_pipeline_bf16": ratio("pipeline-bf16"),
+        "peak_fraction": frac,
+    }
+
+
+def main() -> None:  # long: flags, data, exports, variants, JSON and table in one script
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True, help="trained model folder or run directory")
+    ap.add_argument("--model", help="model folder or run directory (default: MiniLM + random head)")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IMDb test.parquet")
-    ap.add_argument("--n", type=int, default=2000, help="reviews (random sample, seed 0)")
+    ap.add_argument("--n", type=int, default=1000, help="reviews (random sample, seed 0)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--latency-n", type=int, default=100, help="single-review calls timed")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--work-dir", type=Path, help="where ONNX exports go (default: tmp)")
-    ap.add_argument("--json", type=Path, help="write all results here")
+    ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=", ".join(VARIANTS))
+    ap.add_argument("--work-dir", type=Path, help="where exports go (default: tmp)")
+    ap.add_argument("--json", type=Path, help="write the results here")
     # worker-only
     ap.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     ap.add_argument("--reviews", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--onnx-json", help=argparse.SUPPRESS)
+    ap.add_argument("--export-json", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     sys.path.insert(0, str(ROOT / "src"))
     from reviewsense.rundir import resolve_model_dir
 
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-inference-"))
+    work.mkdir(parents=True, exist_ok=True)
+    if args.model is None and not args.worker:
+        from bench_service import minilm_random_head
+
+        if not (work / "model" / "config.json").is_file():
+            minilm_random_head(work / "model")
+        args.model = work / "model"
     args.model_dir = resolve_model_dir(args.model)
     if args.worker:
-        args.onnx_dirs = json.loads(args.onnx_json or "{}")
+        args.export_dirs = json.loads(args.export_json or "{}")
         _worker(args)
         return
 
     import numpy as np
     import pandas as pd
 
-    from reviewsense.inference.export import export_onnx
     from reviewsense.inference.predictor import Predictor
+    from reviewsense.runtime import environment_facts
 
     variants = [v for v in args.variants.split(",") if v]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    if "torch-fp32" not in variants:
+        variants.insert(0, "torch-fp32")  # the reference for max_dp
     df = pd.read_parquet(args.data).sample(n=args.n, random_state=0)[["text", "label"]]
-    work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-inference-"))
-    work.mkdir(parents=True, exist_ok=True)
     reviews = work / "reviews.parquet"
     df.reset_index(drop=True).to_parquet(reviews)
+    export_dirs = _exports(variants, args.model_dir, work, args.threads)
 
-    onnx_dirs = {}
-    for q in ("fp32", "int8"):
-        if f"onnx-{q}" in variants:
-            out = work / f"onnx-{q}"
-            if not (out / "model.onnx").is_file():
-                export_onnx(args.model_dir, out, quantize=q if q == "int8" else None)
-            onnx_dirs[q] = out
-
-    peak = matmul_peak_tflops(args.threads)
-    # Useful tokens under the model's own truncation (padding excluded) → FLOPs per pass.
+    # Useful tokens under the model's own truncation (padding excluded) -> FLOPs per pass.
     pred = Predictor.from_pretrained(args.model_dir, precision="fp32", num_threads=args.threads)
     seqs, _, _ = pred.encode(df["text"].tolist())
     n_tokens = [len(s) for s in seqs]
@@ -248,57 +350,59 @@ def main() -> None:
     del pred
 
     results = []
-    for v in variants:
-        r = _run_variant(v, args, reviews, onnx_dirs)
-        r["tflops"] = flops / r["total_s"] / 1e12
-        r["frac_bf16_peak"] = r["tflops"] / peak["bf16"]
+    for i, v in enumerate(variants):
+        r = _run_variant(v, args, reviews, export_dirs)
         results.append(r)
         print(f"{v}: {r['reviews_per_s']:.1f} reviews/s", file=sys.stderr)
-
-    base = next((r for r in results if r["variant"] == "pipeline"), None)
-    ref = next((r for r in results if r["variant"] == "torch-fp32"), None)
+        if i == 0:  # the matmul peak between variants, under the same load as they run
+            peak = matmul_peak_tflops(args.threads)
+    ref = np.array(next(r for r in results if r["name"] == "torch-fp32")["p_positive"])
     for r in results:
-        r["speedup_vs_pipeline"] = r["reviews_per_s"] / base["reviews_per_s"] if base else None
-        if ref:
-            a, b = np.array(r["p_positive"]), np.array(ref["p_positive"])
-            r["max_abs_dp_vs_torch_fp32"] = float(np.abs(a - b).max())
-            r["label_agreement_vs_torch_fp32"] = float(((a >= 0.5) == (b >= 0.5)).mean())
-    for r in results:
-        del r["p_positive"]
-
-    meta = {
-        "model": str(args.model_dir),
-        "n": args.n,
-        "threads": args.threads,
-        "batch_size": args.batch_size,
-        "mean_tokens": float(np.mean(n_tokens)),
-        "gflop_per_review": flops / len(n_tokens) / 1e9,
-        "matmul_peak_tflops": peak,
-        "loadavg_end": os.getloadavg(),
-        "cpu_affinity": sorted(os.sched_getaffinity(0)),
-    }
+        r["max_dp"] = float(np.abs(np.array(r.pop("p_positive")) - ref).max())
+    summary = _summary(results, flops, peak)
+    env = environment_facts(threads=args.threads)
+    env.update(
+        model=str(args.model_dir),
+        n_reviews=args.n,
+        batch_size=args.batch_size,
+        mean_tokens=float(np.mean(n_tokens)),
+        gflop_per_review=flops / len(n_tokens) / 1e9,
+        matmul_peak_tflops=peak,
+        loadavg_end=os.getloadavg(),
+        openvino=_version("openvino"),
+    )
+    keys = ("name", "reviews_per_s", "accuracy", "p50_ms", "p99_ms", "peak_rss_mb", "max_dp")
+    doc = {"variants": [{k: r[k] for k in keys} for r in results], **summary, "environment": env}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    _print_table(doc, results, flops)
 
+
+def _version(lib: str) -> str | None:
+    try:
+        return __import__(lib).__version__
+    except ImportError:
+        return None
+
+
+def _print_table(doc: dict, results: list[dict], flops: float) -> None:
+    env, peak = doc["environment"], doc["environment"]["matmul_peak_tflops"]
     print(
-        f"model {args.model_dir}, {args.n} IMDb test reviews, {args.threads} threads, mean "
-        f"{meta['mean_tokens']:.0f} tokens/review ({meta['gflop_per_review']:.2f} GFLOP), "
-        f"matmul peak bf16 {peak['bf16']:.3f} / fp32 {peak['fp32']:.3f} TFLOP/s\n"
+        f"model {env['model']}, {env['n_reviews']} IMDb test reviews, {env['threads']} threads, "
+        f"{env['cpu']} ({env['bf16_path']}), mean {env['mean_tokens']:.0f} tokens/review, "
+        f"matmul peak bf16 {peak['bf16']:.3f} / fp32 {peak['fp32']:.3f} TFLOP/s; best "
+        f"{doc['best']}: {doc['speedup_vs_pipeline'] or 0:.2f}x pipeline, "
+        f"{doc['speedup_vs_pipeline_bf16'] or 0:.2f}x pipeline-bf16; torch-bf16 at "
+        f"{100 * (doc['peak_fraction'] or 0):.0f}% of the bf16 peak\n"
     )
-    print(
-        "| variant | reviews/s | × pipeline | p50 ms | p99 ms | peak RSS MB | model MB | "
-        "accuracy | max Δp vs fp32 | TFLOP/s | % bf16 peak |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| variant | reviews/s | p50 ms | p99 ms | peak RSS MB | accuracy | max Δp | TFLOP/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        sp = f"{r['speedup_vs_pipeline']:.1f}" if r["speedup_vs_pipeline"] else "-"
-        dp = r.get("max_abs_dp_vs_torch_fp32")
         print(
-            f"| {r['variant']} | {r['reviews_per_s']:.1f} | {sp} | {r['latency_ms_p50']:.0f} | "
-            f"{r['latency_ms_p99']:.0f} | {r['peak_rss_mb']:.0f} | {r['model_mb']:.0f} | "
-            f"{100 * r['accuracy']:.2f} | {'-' if dp is None else f'{dp:.4f}'} | "
-            f"{r['tflops']:.3f} | {100 * r['frac_bf16_peak']:.0f} |"
+            f"| {r['name']} | {r['reviews_per_s']:.1f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | "
+            f"{r['peak_rss_mb']:.0f} | {r['accuracy']:.4f} | {r['max_dp']:.4f} | "
+            f"{flops / r['total_s'] / 1e12:.3f} |"
         )
 
 

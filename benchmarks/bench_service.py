@@ -6,13 +6,23 @@ then runs N concurrent clients (asyncio + httpx, one process) that each POST one
 time to /v1/reviews for --duration seconds after a warm-up. Every review is stored, predicted
 and committed before its response; the client and server share the machine's cores.
 
+Texts: --texts imdb (default) sends real IMDb test reviews (a fixed sample, seed 0; ~230
+tokens each before truncation); --texts synthetic sends short generated ones (--words). Before
+the server starts, the same model's offline ``Predictor.predict`` throughput on the same texts
+(same backend, threads and batch size as the server) is measured in this process, so each level
+can be read as a fraction of what the model alone does.
+
 Model: --model MODEL_DIR (e.g. runs/demo/model), or by default all-MiniLM-L6-v2's encoder with
 a random classification head saved to a temporary folder (same architecture and cost as the
 fine-tuned model; predictions are meaningless, latency is the same).
 
 Usage:
     .venv/bin/python benchmarks/bench_service.py [--model DIR] [--db sqlite,postgresql]
-        [--clients 1,8,32] [--duration 15] [--words 60] [--json out.json]
+        [--clients 1,8,32] [--duration 15] [--texts imdb|synthetic] [--json out.json]
+
+``--json`` writes a list with one object per (db, clients) level: ``db``, ``clients``,
+``reviews_per_s``, ``p50_ms``, ``p99_ms``, ``status_codes``, ``offline_reviews_per_s`` (and
+``requests``, ``texts``).
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+IMDB_TEST = ROOT.parent / "shared" / "data" / "imdb" / "test.parquet"
 sys.path.insert(0, str(ROOT / "tests" / "service"))
 sys.path.insert(0, str(ROOT / "tests"))  # tiny_models, imported by the helpers
 
@@ -71,6 +82,28 @@ def make_texts(n: int, words: int, seed: int = 0) -> list[str]:
     ]
 
 
+def imdb_texts(n: int, path: Path = IMDB_TEST) -> list[str]:
+    """``n`` real IMDb test reviews, a fixed sample (seed 0)."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise SystemExit(f"{path}: no IMDb test data; pass --texts synthetic or --imdb FILE")
+    return pd.read_parquet(path, columns=["text"]).sample(n=n, random_state=0)["text"].tolist()
+
+
+def offline_throughput(model: Path, texts: list[str], threads: int | None, batch: int) -> float:
+    """Reviews/s of the model's Predictor alone on ``texts`` (one warm-up batch first)."""
+    from reviewsense.inference.predictor import Predictor
+
+    pred = Predictor.from_pretrained(model, num_threads=threads, batch_size=batch)
+    pred.predict(texts[:batch])
+    t = time.perf_counter()
+    pred.predict(texts)
+    rate = len(texts) / (time.perf_counter() - t)
+    print(f"offline predict: {rate:.1f} reviews/s ({pred!r})", flush=True)
+    return rate
+
+
 async def run_clients(url: str, key: str, clients: int, duration: float, warmup: float, texts):
     """Closed loop: each client sends its next review as soon as the last one returns."""
     latencies: list[float] = []
@@ -103,7 +136,7 @@ async def run_clients(url: str, key: str, clients: int, duration: float, warmup:
         "p50_ms": q[49] * 1000,
         "p99_ms": q[98] * 1000,
         "requests": len(lat),
-        "statuses": statuses,
+        "status_codes": statuses,
     }
 
 
@@ -114,9 +147,16 @@ def main() -> int:
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--duration", type=float, default=15.0, help="measured seconds per level")
     ap.add_argument("--warmup", type=float, default=3.0)
-    ap.add_argument("--words", type=int, default=60, help="mean words per review")
+    ap.add_argument("--texts", choices=("imdb", "synthetic"), default="imdb", help="what to send")
+    ap.add_argument("--imdb", type=Path, default=IMDB_TEST, help="IMDb test.parquet")
+    ap.add_argument("--words", type=int, default=60, help="synthetic: mean words per review")
+    ap.add_argument(
+        "--offline-n", type=int, default=500, help="texts for the offline predict measurement"
+    )
     ap.add_argument("--extra", default="", help="extra `serve` flags, e.g. '--batch-wait-ms 2'")
-    ap.add_argument("--threads", type=int, help="server's torch threads (default: all cores)")
+    ap.add_argument(
+        "--threads", type=int, help="server's and offline predict's threads (default: all cores)"
+    )
     ap.add_argument("--json", type=Path, help="write results here")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -126,7 +166,14 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
     model = args.model or minilm_random_head(tmp / "model")
-    texts = make_texts(2000, args.words)
+    if args.texts == "imdb":
+        texts = imdb_texts(2000, args.imdb)
+    else:
+        texts = make_texts(2000, args.words)
+    from reviewsense.settings import ServiceSettings
+
+    batch = ServiceSettings().batch_max_texts  # the server's per-call batch (same env)
+    offline = offline_throughput(model, texts[: args.offline_n], args.threads, batch)
     results = []
     cluster = None
     try:
@@ -147,11 +194,12 @@ def main() -> int:
                 srv.wait_ready(120)
                 for c in (int(x) for x in args.clients.split(",")):
                     r = asyncio.run(run_clients(srv.url, key, c, args.duration, args.warmup, texts))
-                    r["db"] = db
+                    r.update(db=db, offline_reviews_per_s=offline, texts=args.texts)
                     results.append(r)
                     print(
                         f"{db:10s} clients={c:3d}  {r['reviews_per_s']:7.1f} reviews/s  "
-                        f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  {r['statuses']}",
+                        f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
+                        f"{r['status_codes']}  ({r['reviews_per_s'] / offline:.0%} of offline)",
                         flush=True,
                     )
             finally:

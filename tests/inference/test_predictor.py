@@ -171,3 +171,23 @@ def test_bf16_path_is_verified_like_an_export(minilm, imdb_sample):
     assert metrics["n_samples"] == 100
     assert 0.0 < metrics["max_abs_diff"] < 0.1  # bf16 differs from fp32, but only a little
     assert failures == []
+
+
+def test_a_checkpoint_uses_its_runs_truncation(tiny_bert, tmp_path):
+    import json
+    import shutil
+
+    run = tmp_path / "run"
+    ckpt = run / "checkpoints" / "checkpoint-5"
+    shutil.copytree(tiny_bert, ckpt)
+    cfg = json.loads((ckpt / "config.json").read_text())
+    del cfg["reviewsense"]  # an older checkpoint: settings only in the run's config.yaml
+    (ckpt / "config.json").write_text(json.dumps(cfg))
+    data = "data:\n  max_length: 48\n  truncation: head_tail\n  head_tokens: 8\n"
+    (run / "config.yaml").write_text(data)
+    p = Predictor.from_pretrained(ckpt, precision="fp32")
+    assert (p.settings.max_length, p.settings.truncation, p.settings.head_tokens) == (
+        48,
+        "head_tail",
+        8,
+    )

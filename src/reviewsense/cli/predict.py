@@ -47,8 +47,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", "-i", metavar="FILE", help="file of reviews to score")
     parser.add_argument("--output", "-o", metavar="FILE", help="where to write the scored rows")
     parser.add_argument("--text-column", metavar="NAME", help="column with the review text")
-    parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnx", "openvino"),
+        default="auto",
+        help="auto: the folder's own format (an OpenVINO/ONNX export, else PyTorch)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="auto: bf16 where this CPU has a fast bf16 path (AMX / avx512_bf16), else fp32",
+    )
     parser.add_argument("--threads", type=int, metavar="N", help="intra-op threads")
     parser.add_argument("--batch-size", type=int, default=32, metavar="N")
     parser.add_argument(

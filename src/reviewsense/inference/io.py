@@ -4,9 +4,11 @@ Unlike a training-data reader, nothing is rejected row by row: every input row c
 a ``status`` — "ok", or why it cannot be scored ("missing text", "empty text",
 "invalid utf-8", "invalid json", "not text") — so the output can keep every row.
 
-Formats by extension: ``.csv``, ``.tsv``, ``.jsonl`` / ``.ndjson``, ``.parquet``, ``.txt``
-(one review per line). Bytes that are not UTF-8 are read with ``surrogateescape`` so the rows
-survive; they are marked "invalid utf-8" and written back with U+FFFD in their place.
+Files are read by the data layer's table reader (:func:`reviewsense.data.read_table`:
+``.csv``, ``.tsv``, ``.json``, ``.parquet``, ``.txt`` one review per line) with invalid UTF-8
+marked rather than refused, so the rows survive; they get "invalid utf-8" and are written back
+with U+FFFD in place of the bad bytes. JSON Lines (``.jsonl`` / ``.ndjson``) is parsed here line
+by line, because a line that is not JSON must become a row with a status, not stop the file.
 """
 
 from __future__ import annotations
@@ -19,25 +21,27 @@ from pathlib import Path
 
 import pandas as pd
 
+from reviewsense.data import SUPPORTED_EXTENSIONS, read_table
+from reviewsense.data.tables import BAD_UTF8_HANDLER, BAD_UTF8_MARK
 from reviewsense.errors import DataError
 
 log = logging.getLogger(__name__)
 
-READ_FORMATS = {
+READ_FORMATS = dict(SUPPORTED_EXTENSIONS)  # what the data layer's table reader reads
+WRITE_FORMATS = {
     ".csv": "csv",
     ".tsv": "tsv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".parquet": "parquet",
-    ".txt": "txt",
 }
-WRITE_FORMATS = {k: v for k, v in READ_FORMATS.items() if v != "txt"}
 TEXT_COLUMN_GUESSES = ("text", "review", "content", "body", "sentence")
 OK = "ok"
 # Columns `reviewsense predict` adds (an input column of the same name is kept as input_<name>).
 OUTPUT_COLUMNS = ("label", "score", "prob_negative", "prob_positive", "truncated", "status")
 
-_SURROGATE = re.compile("[\udc80-\udcff]")  # undecodable bytes under surrogateescape
+# Undecodable bytes: the table reader's marker, or surrogates (surrogateescape, Parquet).
+_BAD_BYTES = re.compile(f"[{BAD_UTF8_MARK}\udc80-\udcff]")
 
 
 @dataclass
@@ -70,24 +74,16 @@ def text_status(value: object) -> tuple[str | None, str]:
         return None, "missing text"
     if not isinstance(value, str):
         return None, "not text"
-    if _SURROGATE.search(value):
+    if _BAD_BYTES.search(value):
         return None, "invalid utf-8"
     if not value.strip():
         return None, "empty text"
     return value, OK
 
 
-def _read_txt(path: Path) -> pd.DataFrame:
-    raw = path.read_bytes().decode("utf-8", errors="surrogateescape")
-    lines = raw.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the newline that ends the last line
-    return pd.DataFrame({"text": [ln.removesuffix("\r") for ln in lines]}, dtype=object)
-
-
 def _read_jsonl(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
     """Rows of a JSON-lines file; unparsable lines become empty rows with a status."""
-    raw = path.read_bytes().decode("utf-8", errors="surrogateescape")
+    raw = path.read_bytes().decode("utf-8-sig", errors=BAD_UTF8_HANDLER)
     records, bad = [], {}
     lines = raw.split("\n")
     if lines and lines[-1].strip() == "":
@@ -98,39 +94,12 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
         except json.JSONDecodeError:
             rec = None
         if not isinstance(rec, dict):
-            bad[i] = "invalid utf-8" if _SURROGATE.search(line) else "invalid json"
+            bad[i] = "invalid utf-8" if _BAD_BYTES.search(line) else "invalid json"
             rec = {}
         records.append(rec)
     # dtype=object keeps values as parsed (an int stays an int next to missing keys).
     frame = pd.DataFrame(records, index=range(len(records)), dtype=object)
     return frame.where(frame.notna(), None), bad
-
-
-def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
-    kind = "CSV" if sep == "," else "TSV"
-    # Only an empty field is missing: a review reading "NA" or "null" is still text. Non-UTF-8
-    # bytes become surrogates so the row survives (object dtype: Arrow strings reject them).
-    try:
-        return pd.read_csv(
-            path,
-            sep=sep,
-            dtype=object,
-            keep_default_na=False,
-            na_values=[""],
-            encoding="utf-8",
-            encoding_errors="surrogateescape",
-        )
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty (expected a header row)") from None
-    except (pd.errors.ParserError, ValueError) as e:
-        raise DataError(f"{path}: cannot parse as {kind}: {e}") from None
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(path)
-    except Exception as e:  # pyarrow raises ArrowInvalid / OSError variants
-        raise DataError(f"{path}: cannot read as Parquet: {e}") from None
 
 
 def _choose_text_column(path: Path, frame: pd.DataFrame, text_column: str | None) -> str:
@@ -172,14 +141,10 @@ def read_input(path: str | Path, text_column: str | None = None) -> InputTable:
     if not p.is_file():
         raise DataError(f"{p}: no such file")
     bad: dict[int, str] = {}
-    if fmt == "txt":
-        frame = _read_txt(p)
-    elif fmt == "jsonl":
+    if fmt == "jsonl":
         frame, bad = _read_jsonl(p)
-    elif fmt in ("csv", "tsv"):
-        frame = _read_delimited(p, "," if fmt == "csv" else "\t")
     else:
-        frame = _read_parquet(p)
+        frame = read_table(p, mark_invalid_utf8=True).astype(object)
     frame = frame.reset_index(drop=True)
     if fmt == "txt":
         col = "text"
@@ -201,9 +166,9 @@ def read_input(path: str | Path, text_column: str | None = None) -> InputTable:
 
 
 def clean_text(value: object) -> object:
-    """Undecodable bytes (surrogates) → U+FFFD so every output format can encode the text."""
-    if isinstance(value, str) and _SURROGATE.search(value):
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """Undecodable bytes (marker or surrogates) → U+FFFD so every format can encode the text."""
+    if isinstance(value, str) and _BAD_BYTES.search(value):
+        return _BAD_BYTES.sub("\ufffd", value)
     return value
 
 

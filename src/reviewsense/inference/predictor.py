@@ -194,6 +194,7 @@ class Predictor:
         self.batch_size = batch_size
         self.num_threads = num_threads
         self.model_version = version
+        self.pad_multiple = PAD_MULTIPLE  # batch widths round up to this (compiled graphs: 64)
         self._lock = threading.Lock()
 
     @classmethod
@@ -278,14 +279,15 @@ class Predictor:
         if s.truncation != "chunks":
             enc = encode_texts(self.tokenizer, texts, s.max_length, s.truncation, s.head_tokens)
             return enc["input_ids"], list(range(len(texts))), enc["truncated"]
-        # Whole review: a "head" cut that never cuts, then windows over the content tokens.
-        full = encode_texts(self.tokenizer, texts, 1 << 30, "head")
+        # The whole review's content tokens (no cut), then windows over them.
+        full = self.tokenizer(
+            list(texts), add_special_tokens=False, truncation=False, verbose=False
+        )
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         window = s.max_length - SPECIAL_TOKENS  # content tokens per window
         stride = max(1, window // 2)
         seqs, owner, truncated = [], [], []
-        for i, ids in enumerate(full["input_ids"]):
-            content = ids[1:-1]
+        for i, content in enumerate(full["input_ids"]):
             truncated.append(len(content) > window)
             for w in chunk_windows(content, window, stride):
                 seqs.append([cls_id, *w, sep_id])
@@ -304,7 +306,8 @@ class Predictor:
             # Round up to a multiple of 16: AMX tiles are 16 rows, and few distinct shapes keep
             # oneDNN's per-shape kernel cache (and memory) small.
             width = max(
-                width, min(-(-width // PAD_MULTIPLE) * PAD_MULTIPLE, self.settings.max_length)
+                width,
+                min(-(-width // self.pad_multiple) * self.pad_multiple, self.settings.max_length),
             )
             ids = np.full((len(idx), width), pad_id, dtype=np.int64)  # [B, T]
             mask = np.zeros((len(idx), width), dtype=np.int64)  # [B, T]
