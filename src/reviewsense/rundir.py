@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from reviewsense.errors import ModelError
+from reviewsense.jsonio import write_json
 from reviewsense.truncation import (
     DEFAULT_HEAD_TOKENS,
     DEFAULT_MAX_LENGTH,
@@ -153,9 +154,7 @@ def write_model_settings(model_dir: str | Path, settings: ModelSettings) -> None
     cfg_path = Path(model_dir) / MODEL_CONFIG
     cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     cfg[SETTINGS_KEY] = settings.to_dict()
-    tmp = cfg_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(cfg_path)
+    write_json(cfg_path, cfg)  # the one JSON writer: strict, atomic
 
 
 def is_complete_run(run_dir: str | Path) -> bool:
