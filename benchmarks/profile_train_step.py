@@ -62,7 +62,8 @@ def recipe_batches(
     n_reviews = min(len(split.texts), max(batch_size * 50, batch_size * n_batches))
     pick = rng.choice(len(split.texts), size=n_reviews, replace=False)
     texts = [split.texts[i] for i in pick]
-    enc = tokenize_cached(tokenizer, texts, max_length, "head_tail", desc="bench reviews")
+    mode = "head_tail" if max_length > 130 else "head"  # head_tail keeps 128 head tokens
+    enc = tokenize_cached(tokenizer, texts, max_length, mode, desc="bench reviews")
     rows = [
         {"input_ids": ids, "labels": int(split.labels[i])}
         for ids, i in zip(enc["input_ids"], pick, strict=True)
@@ -81,11 +82,15 @@ def recipe_batches(
 
 def load_model(attention_dropout: float | None = None, freeze_embeddings: bool = False):
     """The training model and tokenizer exactly as ``reviewsense train`` loads them."""
+    import torch
+
     from reviewsense.modeling import freeze_word_embeddings, load_for_training
 
     model, tokenizer = load_for_training("minilm", attention_dropout=attention_dropout)
     if freeze_embeddings:
         freeze_word_embeddings(model)
+    if torch.cuda.is_available():  # GPU users: same step, autocast on the GPU
+        model.to("cuda")
     model.train()
     return model, tokenizer
 
@@ -118,16 +123,19 @@ def make_step(model, optimizer, collator, precision: str, forward=None):
 
     fwd = forward or model
     params = [p for p in model.parameters() if p.requires_grad]
+    device = params[0].device
 
     def step(features: list[dict]) -> float:
         batch = collator(features)  # input_ids/attention_mask: (batch, tokens) int64
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        if device.type == "cuda":
+            batch = {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             loss = fwd(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        return float(loss)
+        return float(loss.detach())  # also waits for the GPU: honest step times
 
     return step
 
@@ -165,11 +173,20 @@ def summarize(events, wall_s: float, steps: int) -> dict:
     table: dict[str, float] = {}
     op_total = 0.0
     for e in events:
-        if e.self_cpu_time_total <= 0 or e.device_type.name != "CPU":
+        if e.device_type.name != "CPU":
             continue
-        if e.name.startswith(("ProfilerStep", "enumerate(DataLoader)", "Optimizer.")):
+        if e.name.startswith("enumerate(DataLoader)"):
+            # collation is mostly Python (tokenizer.pad): count the label's whole span
+            ms = e.cpu_time_total / 1000 / steps
+            key = "collation (DataLoader + collator)"
+            table[key] = table.get(key, 0.0) + ms
+            op_total += ms
+            continue
+        if e.self_cpu_time_total <= 0 or e.name.startswith(("ProfilerStep", "Optimizer.")):
             continue  # labels, not work (their children are counted)
         phase = _phase(e)
+        if phase == "collation":
+            continue  # inside the span counted above
         if e.name.startswith(("aten::_foreach_", "aten::_fused_adam")):
             phase = "optimizer"  # grad clipping's norms/scales and AdamW itself
         key = f"{_category(e)} [{phase}]" if phase in ("forward", "backward") else phase
@@ -185,7 +202,14 @@ def summarize(events, wall_s: float, steps: int) -> dict:
     }
 
 
-def profile_trainer(steps: int, warmup: int, max_length: int, batch_size: int, precision: str):
+def profile_trainer(
+    steps: int,
+    warmup: int,
+    max_length: int,
+    batch_size: int,
+    precision: str,
+    attention_dropout: float | None = None,
+):
     """Run the Trainer for warmup + steps; profile the last ``steps``. Returns the summary."""
     import torch
     from torch.profiler import ProfilerActivity, profile
@@ -193,7 +217,7 @@ def profile_trainer(steps: int, warmup: int, max_length: int, batch_size: int, p
 
     from reviewsense.features import build_dataset
 
-    model, tokenizer = load_model()
+    model, tokenizer = load_model(attention_dropout)
     feats = [f for b in recipe_batches(tokenizer, max_length, batch_size, 50) for f in b]
     enc = {"input_ids": [f["input_ids"] for f in feats]}
     ds = build_dataset(enc, [f["labels"] for f in feats]).remove_columns(["order"])
@@ -251,6 +275,11 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3, help="unprofiled steps first")
     ap.add_argument("--max-length", type=int, default=256, help="tokens per review")
     ap.add_argument("--batch-size", type=int, default=16, help="reviews per step")
+    ap.add_argument(
+        "--attention-dropout",
+        type=float,
+        help="override the checkpoint's attention dropout (0: fused SDPA kernel)",
+    )
     ap.add_argument("--json", type=Path, help="write the table and environment here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -259,14 +288,18 @@ def main() -> None:
 
     threads = set_threads(None)
     precision = resolve_precision("auto", "cpu")
-    out = profile_trainer(args.steps, args.warmup, args.max_length, args.batch_size, precision)
+    out = profile_trainer(
+        args.steps, args.warmup, args.max_length, args.batch_size, precision, args.attention_dropout
+    )
     out["environment"] = environment_facts(precision, threads)
-    out["recipe"] = {"batch_size": args.batch_size, "max_length": args.max_length, **vars(args)}
-    out["recipe"]["json"] = str(args.json) if args.json else None
+    out["recipe"] = {**vars(args), "json": str(args.json) if args.json else None}
     env = out["environment"]
-    print(f"\n{env['cpu']} (bf16 path {env['bf16_path']}), {threads} threads, {precision}, ")
-    print(f"attention {out['attention']}, optimizer {out['optimizer']}, ")
-    print(f"step {out['step_ms']:.0f} ms, CPU utilisation {100 * out['cpu_utilisation']:.0f}%\n")
+    print(
+        f"\n{env['cpu']} (bf16 path {env['bf16_path']}), {threads} threads, {precision}, "
+        f"attention {out['attention']} (dropout {args.attention_dropout}), "
+        f"optimizer {out['optimizer']}, step {out['step_ms']:.0f} ms, "
+        f"CPU utilisation {100 * out['cpu_utilisation']:.0f}%\n"
+    )
     print("| where the step goes | ms / step | share |\n|---|---|---|")
     for r in out["rows"]:
         print(f"| {r['category']} | {r['ms_per_step']:.0f} | {100 * r['share']:.1f}% |")
