@@ -196,3 +196,31 @@ def test_sigkill_mid_batch_then_reclaim_stores_every_event_exactly_once(
     assert len(counts) == n, f"{n - len(counts)} events missing"
     assert max(cnt for _, cnt in counts) == 1
     assert r.xpending("reviews", "reviewsense")["pending"] == 0
+
+
+class PoisonPredictor:
+    """The real (fixed) predictor, except that it raises on texts containing "poison"."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.model_version = inner, inner.model_version
+
+    def predict(self, texts):
+        if any("poison" in t for t in texts):
+            raise RuntimeError("model crashed")
+        return self.inner.predict(texts)
+
+
+def test_a_text_the_model_fails_on_is_dead_lettered_alone(
+    r, redis_url, sqlite_url, fixed_predictor
+):
+    r.xadd("reviews", review(1))
+    poison = r.xadd("reviews", {"data": json.dumps({"title_id": "t", "text": "poison pill"})})
+    r.xadd("reviews", review(2))
+    c = consumer(redis_url, sqlite_url, PoisonPredictor(fixed_predictor))
+    try:
+        stats = c.run()
+    finally:
+        c.close()
+    assert (stats.stored, stats.dead, stats.acked) == (2, 1, 3)
+    dead = r.xrange("reviews-dead")
+    assert [(d[1]["source_id"], d[1]["reason"]) for d in dead] == [(poison, "inference failed")]

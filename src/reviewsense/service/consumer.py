@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from reviewsense.service import crud, ingest
 from reviewsense.service.db import make_engine, make_sessionmaker, run_migrations
@@ -181,7 +181,11 @@ class StreamConsumer:
         while True:
             entries = self._claim() or self._read()
             if entries:
-                self.process(entries)
+                try:
+                    self.process(entries)
+                except OperationalError as e:  # DB down or locked: not acked, so retried
+                    log.warning("database unavailable (%s); entries stay pending", e.orig)
+                    time.sleep(1.0)
                 last_event = time.monotonic()
             elif self.config.until_idle_s is not None:
                 if time.monotonic() - last_event >= self.config.until_idle_s:
@@ -224,8 +228,8 @@ class StreamConsumer:
                 self._dead(entry_id, fields, parsed)
             else:
                 events.append(parsed)
+        events, predictions = self._predict(events, dict(entries))
         if events:
-            predictions = self.predictor.predict([e.review.text for e in events])
             new = ingest.to_new_reviews(
                 [e.review for e in events], predictions, event_keys=[e.event_key for e in events]
             )
@@ -238,6 +242,26 @@ class StreamConsumer:
             self._publish_flags(flags)
         ids = [entry_id for entry_id, _ in entries]
         self.stats.acked += int(self.redis.xack(self.config.stream, self.config.group, *ids))
+
+    def _predict(self, events: list[_Event], fields: dict) -> tuple[list[_Event], list[Any]]:
+        """Score the batch; if the model raises, text by text, dead-lettering the ones that fail
+        (a poison event must not block the stream by crashing every consumer that claims it)."""
+        if not events:
+            return [], []
+        try:
+            return events, list(self.predictor.predict([e.review.text for e in events]))
+        except Exception:
+            if len(events) == 1:
+                log.exception("inference failed on event %s", events[0].entry_id)
+                self._dead(events[0].entry_id, fields[events[0].entry_id], "inference failed")
+                return [], []
+        kept: list[_Event] = []
+        predictions: list[Any] = []
+        for e in events:
+            ok, preds = self._predict([e], fields)
+            kept += ok
+            predictions += preds
+        return kept, predictions
 
     def _store(self, new: list[crud.NewReview], attempts: int = 3) -> list[dict]:
         """Store the events not yet in the DB; returns the flags of the whole batch."""
