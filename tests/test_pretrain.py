@@ -17,9 +17,7 @@ from reviewsense.pretrain import (
     PRETRAIN_JSON,
     MLMCollator,
     PretrainConfig,
-    exclude_test_texts,
     mask_once,
-    normalize_text,
     prepare_texts,
     run_pretraining,
     windows,
@@ -33,18 +31,6 @@ def tokenizer():
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(minilm_path())
-
-
-def test_normalize_ignores_case_and_whitespace():
-    assert normalize_text("  A  Great\tfilm.\n") == normalize_text("a great film.")
-
-
-def test_exclude_test_texts_refuses_with_file_count_and_row():
-    texts, rows = ["fine film", "A  Test review", "other"], [2, 5, 9]
-    with pytest.raises(DataError, match=r"x\.csv: 1 of 3 rows .* \(first: row 5\).*--drop"):
-        exclude_test_texts(texts, rows, "x.csv", {"a test review"}, drop=False)
-    kept, kept_rows, dropped = exclude_test_texts(texts, rows, "x.csv", {"a test review"}, True)
-    assert (kept, kept_rows, dropped) == (["fine film", "other"], [2, 9], 1)
 
 
 def test_windows_keep_every_token_and_drop_a_short_tail():
@@ -170,3 +156,25 @@ def test_resume_continues_from_the_last_checkpoint(tiny_bert, tmp_path):
     assert report["train"]["resumed_from"].endswith("checkpoint-10")
     assert report["train"]["steps"] == 15
     assert Path(out / "model.safetensors").is_file()
+
+
+@needs_imdb
+def test_head_warmup_keeps_the_encoder_frozen(tiny_bert, tmp_path):
+    from safetensors.torch import load_file
+
+    cfg = PretrainConfig(
+        model=str(tiny_bert), train_size=100, max_steps=3, head_warmup_steps=3, max_length=64,
+        lr=5e-3, precision="fp32", eval_steps=3,
+    )  # fmt: skip
+    run_pretraining(cfg, tmp_path / "out")
+    before = load_file(tiny_bert / "model.safetensors")
+    after = load_file(tmp_path / "out" / "model.safetensors")
+    layer = "encoder.layer.0.attention.self.query.weight"
+    assert torch_equal(after[layer], before[f"bert.{layer}"])
+    assert torch_equal(after["pooler.dense.weight"], before["bert.pooler.dense.weight"])
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))

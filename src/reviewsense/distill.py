@@ -282,7 +282,7 @@ def agreement_report(student: np.ndarray, teacher: np.ndarray, labels: np.ndarra
 def load_reviews(cfg: DistillConfig) -> dict:
     """Texts and labels: labelled train (+ unlabelled, label -1) and held-out test reviews."""
     from reviewsense.data import load_imdb_split, stratified_indices
-    from reviewsense.pretrain import (
+    from reviewsense.unlabelled import (
         IMDB_UNSUPERVISED,
         data_file,
         exclude_test_texts,
@@ -320,10 +320,67 @@ def load_reviews(cfg: DistillConfig) -> dict:
 
 
 def _speed(model, seqs, pad_id: int, precision: str) -> float:
-    """Reviews per second of ``predict_logits`` over ``seqs`` (same loop for both models)."""
+    """Reviews per second of ``predict_logits`` over ``seqs`` (same loop for both models),
+    after one warm-up batch (oneDNN builds its kernels on first use)."""
+    predict_logits(model, seqs[:16], pad_id, precision)
     t0 = time.perf_counter()
     predict_logits(model, seqs, pad_id, precision)
     return len(seqs) / (time.perf_counter() - t0)
+
+
+def _evaluate(teacher_dir: Path, teacher, student, eval_split, eval_seqs, pad_id, precision):
+    """(agreement/accuracy on the held-out reviews, speed of both models)."""
+    t_eval = teacher_logits(teacher_dir, teacher, eval_seqs, pad_id, precision)
+    s_eval = predict_logits(student, eval_seqs, pad_id, precision)
+    quality = agreement_report(s_eval, t_eval, np.asarray(eval_split.labels))
+    speed_seqs = eval_seqs[: min(len(eval_seqs), 256)]
+    speed = {
+        "reviews": len(speed_seqs),
+        "teacher_reviews_per_s": _speed(teacher, speed_seqs, pad_id, precision),
+        "student_reviews_per_s": _speed(student, speed_seqs, pad_id, precision),
+        "note": "same loop (batch 64, length-sorted), right after training",
+    }
+    speed["speedup"] = speed["student_reviews_per_s"] / speed["teacher_reviews_per_s"]
+    return quality, speed
+
+
+def _train_student(cfg: DistillConfig, student, seqs, labels, soft, pad_id, precision, out):
+    """Train ``student`` on (input ids, hard labels or -1, teacher logits); the Trainer."""
+    from datasets import Dataset
+
+    train_ds = Dataset.from_dict(
+        {
+            "input_ids": seqs,
+            "labels": labels,
+            "teacher_logits": soft.tolist(),
+            "length": [len(s) for s in seqs],
+        }
+    )
+    args = training_arguments(
+        cfg,
+        out / rundir.CHECKPOINTS_DIR,
+        precision,
+        eval_strategy="no",
+        save_strategy="no",
+        remove_unused_columns=False,  # keep teacher_logits for the loss
+    )
+    trainer_cls = _trainer_class()
+    trainer_cls.temperature, trainer_cls.alpha = cfg.temperature, cfg.alpha
+    trainer = trainer_cls(
+        model=student,
+        args=args,
+        train_dataset=train_ds,
+        data_collator=lambda f: collate(f, pad_id),
+        callbacks=[progress_callback("distill")],
+    )
+    t0 = time.time()
+    out_ = trainer.train()
+    return trainer, {
+        "steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "train_loss": out_.training_loss,
+        "train_time_s": time.time() - t0,
+    }
 
 
 def _save_student(student, tokenizer, out: Path, settings, teacher_dir: Path) -> None:
@@ -346,7 +403,6 @@ def _save_student(student, tokenizer, out: Path, settings, teacher_dir: Path) ->
 def run_distillation(cfg: DistillConfig, output_dir: str | Path) -> dict:
     """Distil ``cfg.teacher`` into a ``cfg.layers``-layer student written to ``output_dir``."""
     import transformers
-    from datasets import Dataset
 
     from reviewsense.runtime import environment_facts, peak_rss_mb, resolve_precision, set_threads
     from reviewsense.trainer_utils import cleanup_checkpoints
@@ -361,70 +417,33 @@ def run_distillation(cfg: DistillConfig, output_dir: str | Path) -> dict:
     precision = resolve_precision(cfg.precision)
     transformers.set_seed(cfg.seed)
     teacher_dir, teacher, tokenizer, settings = load_teacher(cfg.teacher)
-    prefix, key = _layout(teacher)
-    keep = choose_layers(getattr(teacher.config, key), cfg.layers)
-    n_teacher = getattr(teacher.config, key)
+    n_teacher = getattr(teacher.config, _layout(teacher)[1])
+    keep = choose_layers(n_teacher, cfg.layers)
     log.info("teacher %s: %d layers; the student keeps %s", teacher_dir, n_teacher, keep)
     if cfg.max_length is not None:
         settings.max_length = cfg.max_length
     data = load_reviews(cfg)
 
-    def encode(texts):
-        e = encode_texts(
-            tokenizer, texts, settings.max_length, settings.truncation, settings.head_tokens
-        )
-        return e["input_ids"]
+    def encode(texts: list[str]) -> list[list[int]]:
+        mode, head = settings.truncation, settings.head_tokens
+        return encode_texts(tokenizer, texts, settings.max_length, mode, head)["input_ids"]
 
     seqs, eval_seqs = encode(data["texts"]), encode(data["eval"].texts)
     pad_id = tokenizer.pad_token_id
     soft = teacher_logits(teacher_dir, teacher, seqs, pad_id, precision)
-    train_ds = Dataset.from_dict(
-        {
-            "input_ids": seqs,
-            "labels": data["labels"],
-            "teacher_logits": soft.tolist(),
-            "length": [len(s) for s in seqs],
-        }
-    )
     student = build_student(teacher, keep)
-    args = training_arguments(
-        cfg,
-        out / rundir.CHECKPOINTS_DIR,
-        precision,
-        eval_strategy="no",
-        save_strategy="no",
-        remove_unused_columns=False,
+    trainer, train = _train_student(
+        cfg, student, seqs, data["labels"], soft, pad_id, precision, out
     )
-    trainer_cls = _trainer_class()
-    trainer_cls.temperature, trainer_cls.alpha = cfg.temperature, cfg.alpha
-    trainer = trainer_cls(
-        model=student,
-        args=args,
-        train_dataset=train_ds,
-        data_collator=lambda f: collate(f, pad_id),
-        callbacks=[progress_callback("distill")],
-    )
-    t_train = time.time()
-    train_out = trainer.train()
-    train_time = time.time() - t_train
     student = trainer.model.eval()
-
-    labels = np.asarray(data["eval"].labels)
-    t_eval = teacher_logits(teacher_dir, teacher, eval_seqs, pad_id, precision)
-    s_eval = predict_logits(student, eval_seqs, pad_id, precision)
-    quality = agreement_report(s_eval, t_eval, labels)
-    speed_seqs = eval_seqs[: min(len(eval_seqs), 256)]
-    speed = {
-        "reviews": len(speed_seqs),
-        "teacher_reviews_per_s": _speed(teacher, speed_seqs, pad_id, precision),
-        "student_reviews_per_s": _speed(student, speed_seqs, pad_id, precision),
-    }
-    speed["speedup"] = speed["student_reviews_per_s"] / speed["teacher_reviews_per_s"]
+    quality, speed = _evaluate(
+        teacher_dir, teacher, student, data["eval"], eval_seqs, pad_id, precision
+    )
     _save_student(student, tokenizer, out, settings, teacher_dir)
     cleanup_checkpoints(out / rundir.CHECKPOINTS_DIR, keep=False)
     report = {
         "teacher": str(teacher_dir),
-        "teacher_layers": getattr(teacher.config, key),
+        "teacher_layers": n_teacher,
         "layers_kept": keep,
         "student_layers": len(keep),
         "parameters": {
@@ -435,15 +454,8 @@ def run_distillation(cfg: DistillConfig, output_dir: str | Path) -> dict:
         "inference_settings": settings.to_dict(),
         "data": data["facts"],
         "held_out": quality,
-        "speed": speed | {"note": "same loop, batch 64, measured right after training"},
-        "train": {
-            "steps": trainer.state.global_step,
-            "epochs": trainer.state.epoch,
-            "train_loss": train_out.training_loss,
-            "train_time_s": train_time,
-            "wall_time_s": time.time() - t_start,
-            "peak_rss_mb": peak_rss_mb(),
-        },
+        "speed": speed,
+        "train": train | {"wall_time_s": time.time() - t_start, "peak_rss_mb": peak_rss_mb()},
         "environment": environment_facts(precision, threads),
     }
     write_json(out / DISTILL_JSON, report)

@@ -34,10 +34,16 @@ from reviewsense.trainer_utils import (
     progress_callback,
     training_arguments,
 )
+from reviewsense.unlabelled import (
+    IMDB_UNSUPERVISED,
+    data_file,
+    exclude_test_texts,
+    imdb_test_texts,
+    read_texts,
+)
 
 log = logging.getLogger(__name__)
 
-IMDB_UNSUPERVISED = "imdb-unsupervised"
 MLM_PROBABILITY = 0.15
 EVAL_FRACTION = 0.01  # of the reviews, held out for perplexity
 MIN_WINDOW = 32  # content tokens: a shorter tail window of a long review is dropped
@@ -64,6 +70,7 @@ class PretrainConfig:
     threads: int | None = None
     eval_steps: int = 500  # evaluate (perplexity) and checkpoint every N optimizer steps
     logging_steps: int = 50
+    head_warmup_steps: int | None = None  # encoder frozen while a new MLM head learns (auto)
     drop_test_texts: bool = False  # drop (instead of refuse) texts that are IMDb test reviews
     keep_checkpoints: bool = False
 
@@ -82,6 +89,11 @@ class PretrainConfig:
             ("precision", self.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
             ("threads", self.threads is None or self.threads >= 1, "must be >= 1"),
             ("eval_steps", self.eval_steps >= 1, "must be >= 1"),
+            (
+                "head_warmup_steps",
+                self.head_warmup_steps is None or self.head_warmup_steps >= 0,
+                "must be >= 0",
+            ),
             ("logging_steps", self.logging_steps >= 1, "must be >= 1"),
         ]
         for key, ok, reason in checks:
@@ -90,79 +102,6 @@ class PretrainConfig:
 
 
 # -- texts -----------------------------------------------------------------------------------
-def normalize_text(text: str) -> str:
-    """Lower case, whitespace collapsed: how texts are compared with the test reviews."""
-    return " ".join(text.lower().split())
-
-
-def imdb_test_texts(data_dir: str | Path | None = None) -> set[str]:
-    """Normalised texts of the IMDb test split (25,000 reviews)."""
-    from reviewsense.data import load_imdb_split
-
-    return {normalize_text(t) for t in load_imdb_split("test", data_dir).texts}
-
-
-def exclude_test_texts(
-    texts: list[str], rows: list[int], file: str, test_texts: set[str], drop: bool
-) -> tuple[list[str], list[int], int]:
-    """Refuse (or, with ``drop``, remove) texts that are also test reviews.
-
-    Args:
-        texts, rows: the texts and their 1-based row numbers in ``file``.
-
-    Returns:
-        (texts, rows, how many were dropped)
-    """
-    hits = [i for i, t in enumerate(texts) if normalize_text(t) in test_texts]
-    if hits and not drop:
-        raise DataError(
-            f"{file}: {len(hits)} of {len(texts)} rows are IMDb test reviews (first: row "
-            f"{rows[hits[0]]}); pre-training on them leaks the test set: remove those rows or "
-            "pass --drop-test-texts"
-        )
-    if hits:
-        bad = set(hits)
-        keep = [i for i in range(len(texts)) if i not in bad]
-        log.warning("%s: dropped %d texts that are IMDb test reviews", file, len(hits))
-        return [texts[i] for i in keep], [rows[i] for i in keep], len(hits)
-    return texts, rows, 0
-
-
-def data_file(data: str, data_dir: str | None) -> Path:
-    """The file behind ``--data``: the IMDb unsupervised parquet or the given path."""
-    if data != IMDB_UNSUPERVISED:
-        return Path(data).expanduser()
-    from reviewsense.data import resolve_imdb_dir
-
-    folder = resolve_imdb_dir(data_dir)
-    if folder is None:
-        raise DataError(
-            f"--data {IMDB_UNSUPERVISED}: no local IMDb folder found; pass --data-dir DIR (a "
-            "folder with unsupervised.parquet) or set REVIEWSENSE_IMDB_DIR"
-        )
-    return folder / "unsupervised.parquet"
-
-
-def read_texts(path: Path, text_column: str = "text") -> tuple[list[str], list[int]]:
-    """Non-empty texts of ``path`` and their 1-based row numbers."""
-    from reviewsense.data import read_table
-
-    df = read_table(path)
-    if text_column not in df.columns:
-        raise DataError(
-            f"{path}: no column '{text_column}' (columns: {', '.join(map(str, df.columns))}); "
-            "pass --text-column"
-        )
-    texts, rows = [], []
-    for i, v in enumerate(df[text_column].tolist(), start=1):
-        if isinstance(v, str) and v.strip():
-            texts.append(v)
-            rows.append(i)
-    if not texts:
-        raise DataError(f"{path}: column '{text_column}' holds no non-empty text")
-    return texts, rows
-
-
 def windows(ids: list[int], size: int) -> list[list[int]]:
     """Consecutive windows of at most ``size`` content tokens; a short tail (< MIN_WINDOW) of a
     long text is dropped."""
@@ -280,6 +219,35 @@ def load_mlm_model(name: str):
     else:
         log.info("%s: MLM head loaded from the checkpoint", name)
     return model, tokenizer, src, bool(new_head)
+
+
+def head_warmup_callback(model, steps: int | None, new_head: bool):
+    """Freeze the encoder for the first steps while a newly initialised MLM head learns, so its
+    random gradients do not disturb the pre-trained encoder (auto: 10% of the steps, <= 200)."""
+    from transformers import TrainerCallback
+
+    encoder = getattr(model, model.base_model_prefix)
+
+    def set_frozen(frozen: bool) -> None:
+        for p in encoder.parameters():
+            p.requires_grad_(not frozen)
+
+    class HeadWarmup(TrainerCallback):
+        until = 0
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            auto = min(200, state.max_steps // 10) if new_head else 0
+            self.until = auto if steps is None else steps
+            if state.global_step < self.until:
+                log.info("encoder frozen until step %d while the MLM head warms up", self.until)
+                set_frozen(True)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == self.until and self.until > 0:
+                log.info("step %d: encoder unfrozen", state.global_step)
+                set_frozen(False)
+
+    return HeadWarmup()
 
 
 def save_encoder(mlm_model, src: str, out: Path) -> None:
@@ -412,7 +380,10 @@ def run_pretraining(cfg: PretrainConfig, output_dir: str | Path, resume: bool = 
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         data_collator=collator,
-        callbacks=[progress_callback("pretrain")],
+        callbacks=[
+            progress_callback("pretrain"),
+            head_warmup_callback(model, cfg.head_warmup_steps, new_head),
+        ],
     )
     resume_from = last_complete_checkpoint(ckpt_dir) if resume else None
     if resume:

@@ -26,7 +26,8 @@ def size_arg(value: str) -> int | None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from reviewsense.pretrain import IMDB_UNSUPERVISED, PretrainConfig
+    from reviewsense.pretrain import PretrainConfig
+    from reviewsense.unlabelled import IMDB_UNSUPERVISED
 
     d = PretrainConfig()
     p.epilog = EPILOG
@@ -49,6 +50,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
     p.add_argument("--whole-word", action="store_true", help="mask whole words, not pieces")
     p.add_argument("--eval-steps", type=int, default=d.eval_steps, help="perplexity/checkpoint")
+    p.add_argument(
+        "--head-warmup-steps",
+        type=int,
+        help="steps with the encoder frozen while a new MLM head learns (default: auto)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
     p.add_argument(
@@ -79,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         threads=args.threads,
         eval_steps=args.eval_steps,
+        head_warmup_steps=args.head_warmup_steps,
         drop_test_texts=args.drop_test_texts,
         keep_checkpoints=args.keep_checkpoints,
     )
