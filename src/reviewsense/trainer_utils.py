@@ -29,7 +29,7 @@ def cleanup_checkpoints(ckpt_dir: Path, keep: bool) -> None:
     """Remove the Trainer checkpoints of a finished run (they are only for resuming)."""
     if not keep and ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)
-        log.info("removed %s (pass --keep-checkpoints to keep them)", ckpt_dir)
+        log.info("removed %s (finished; checkpoints only serve resuming)", ckpt_dir)
 
 
 def perplexity(loss: float | None) -> float | None:
