@@ -44,6 +44,7 @@ VARIANTS = (
     "torch-bf16-compile",
     "onnx-fp32",
     "onnx-int8",
+    "onnx-int8-static",
     "openvino-fp32",
     "openvino-bf16",
 )
@@ -69,7 +70,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def matmul_peak_tflops(threads: int, n: int = 2048, reps: int = 20) -> dict[str, float]:
+def matmul_peak_tflops(threads: int, n: int = 2048, reps: int = 5) -> dict[str, float]:
     """Best-of-3 dense matmul throughput, bf16 and fp32, on ``threads`` threads (TFLOP/s)."""
     import torch
 
@@ -113,6 +114,7 @@ def _pipeline(args: argparse.Namespace, bf16: bool):
 
     from reviewsense.rundir import read_model_settings
 
+    torch.set_num_threads(args.threads)
     max_length = read_model_settings(args.model_dir).max_length
     dtype = torch.bfloat16 if bf16 else torch.float32
     pipe = pipeline("text-classification", model=str(args.model_dir), device="cpu", dtype=dtype)
@@ -156,7 +158,7 @@ def _predictor(args: argparse.Namespace, variant: str):
     model_dir = args.export_dirs.get(backend, args.model_dir)
     load_precision = precision if precision != "int8" else "auto"
     if backend == "onnx":
-        model_dir = args.export_dirs[f"onnx-{precision}"]
+        model_dir = args.export_dirs[variant]
     pred = Predictor.from_pretrained(
         model_dir,
         backend=backend,
@@ -237,10 +239,12 @@ def _exports(variants: list[str], model_dir: Path, work: Path, threads: int) -> 
     from reviewsense.inference.export import export_onnx
 
     wanted = {"onnx-fp32": ("onnx", None), "onnx-int8": ("onnx", "int8")}
-    wanted["openvino"] = ("openvino", None)
+    wanted.update({"onnx-int8-static": ("onnx", "int8-static"), "openvino": ("openvino", None)})
     dirs = {}
     for key, (fmt, quantize) in wanted.items():
-        if not any(v == key or v.startswith(key + "-") for v in variants):
+        if key not in variants and not any(v.startswith("openvino-") for v in variants):
+            continue
+        if fmt == "onnx" and key not in variants:
             continue
         out = work / key
         weights = "model.onnx" if fmt == "onnx" else "openvino_model.xml"

@@ -113,3 +113,15 @@ def test_min_agreement_must_be_a_fraction(tiny_bert, tmp_path):
 def test_default_verification_uses_imdb_reviews(tiny_distilbert, tmp_path, imdb_sample):
     report = export_onnx(tiny_distilbert, tmp_path / "onnx")
     assert report.n_samples == 500 and report.verify_source.startswith("IMDb test")
+
+
+@pytest.mark.slow
+def test_static_int8_is_calibrated_and_verified(minilm, tmp_path, imdb_sample):
+    out = tmp_path / "int8s"
+    report = export_onnx(
+        minilm, out, quantize="int8-static", verify_texts=imdb_sample[:60], min_agreement=0.0
+    )
+    assert report.precision == "int8" and report.quantize == "int8-static"
+    assert report.n_samples == 60 and report.onnx_mb < report.source_mb / 2
+    p = Predictor.from_pretrained(out)
+    assert (p.backend, p.precision) == ("onnx", "int8")

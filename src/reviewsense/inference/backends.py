@@ -86,12 +86,14 @@ def torch_runner(model_dir: Path, precision: str, device: str) -> Runner:
     return run
 
 
-def onnx_runner(model_dir: Path, num_threads: int | None) -> Runner:
+def onnx_runner(model_dir: Path, num_threads: int | None, static_int8: bool = False) -> Runner:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    # The exported graph is already optimised; "basic" keeps loading fast and safe.
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    # The exported graph is already optimised; "basic" keeps loading fast and safe. A static
+    # int8 (QDQ) graph is the plain one: "extended" fuses its QDQ pairs into int8 kernels.
+    level = "ORT_ENABLE_EXTENDED" if static_int8 else "ORT_ENABLE_BASIC"
+    opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     if num_threads:
         opts.intra_op_num_threads = num_threads
         opts.inter_op_num_threads = 1
@@ -192,8 +194,10 @@ def load_runner(
             raise ModelError(
                 "precision bf16 is for the torch/openvino backends; ONNX runs fp32/int8"
             )
-        precision = "int8" if export_record(config).get("quantize") == "int8" else "fp32"
-        return onnx_runner(model_dir, num_threads), backend, precision
+        quantize = export_record(config).get("quantize")
+        precision = "int8" if quantize else "fp32"
+        runner = onnx_runner(model_dir, num_threads, static_int8=quantize == "int8-static")
+        return runner, backend, precision
     # OpenVINO: bf16 pays off with AMX tiles; on avx512_bf16 the plugin's f32 path is kept.
     if precision == "auto":
         precision = "bf16" if bf16_path() == "amx" else "fp32"

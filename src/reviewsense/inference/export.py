@@ -9,7 +9,8 @@ Steps (:func:`export_onnx`):
 2. ``--format onnx``: ONNX Runtime transformer graph optimisation
    (``onnxruntime.transformers.optimizer``: fused attention, LayerNorm, GELU; falls back to
    ONNX Runtime's own session-level optimisation when the fusion tool fails), then with
-   ``--quantize int8`` dynamic int8 quantization of the MatMul weights (per channel).
+   ``--quantize int8`` dynamic int8 quantization of the MatMul weights (per channel), or
+   ``--quantize int8-static`` (activation ranges calibrated on training reviews).
    ``--format openvino``: ``openvino.convert_model`` of the plain graph (OpenVINO fuses it
    itself; no torch needed to run it).
 3. The folder is made self-contained: weights, ``config.json`` (with the ``reviewsense``
@@ -37,6 +38,11 @@ from reviewsense import rundir
 from reviewsense.errors import ModelError
 from reviewsense.inference.backends import EXPORT_KEY, ONNX_FILE, OPENVINO_FILE
 from reviewsense.inference.predictor import Predictor, model_version
+from reviewsense.inference.quantize import (
+    QUANTIZE_MODES,
+    quantize_dynamic_int8,
+    quantize_static_int8,
+)
 from reviewsense.inference.verify import (
     MIN_AGREEMENT,
     SAMPLE_REVIEWS,
@@ -51,7 +57,6 @@ log = logging.getLogger(__name__)
 
 REPORT_FILE = "export_report.json"
 OPSET = 17
-QUANTIZE_MODES = (None, "int8")
 FORMATS = ("onnx", "openvino")
 
 __all__ = ["SAMPLE_REVIEWS", "TOLERANCES", "Tolerance", "compare", "export_onnx"]
@@ -182,21 +187,6 @@ def _optimize(raw: Path, out: Path, cfg: dict) -> str:
     return "onnxruntime session (extended)"
 
 
-def _quantize_int8(src: Path, dst: Path) -> None:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    # Fused contrib ops (Attention, SkipLayerNormalization) defeat ONNX shape inference;
-    # their outputs are float32, which DefaultTensorType tells the quantizer.
-    quantize_dynamic(
-        str(src),
-        str(dst),
-        weight_type=QuantType.QInt8,
-        per_channel=True,  # one scale per output channel: per-tensor int8 drifted up to 0.33 in P on the fine-tuned MiniLM
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
-
-
 def _write_folder(model_dir: Path, out: Path, record: dict) -> None:
     """config.json (+ export record) and tokenizer files next to model.onnx."""
     from transformers import AutoTokenizer
@@ -249,9 +239,12 @@ def _convert(src: Path, out: Path, fmt: str, quantize: str | None) -> str:
                 raise ModelError(f"ONNX export of {src} failed: {type(e).__name__}: {e}") from e
             if fmt == "openvino":
                 return _to_openvino(raw, out)
+            if quantize == "int8-static":  # the plain graph: ORT fuses the QDQ one at load
+                quantize_static_int8(raw, out / ONNX_FILE, src)
+                return "onnxruntime quantize_static (QDQ, MinMax calibration)"
             optimizer = _optimize(raw, opt, cfg)
             if quantize == "int8":
-                _quantize_int8(opt, out / ONNX_FILE)
+                quantize_dynamic_int8(opt, out / ONNX_FILE)
             else:
                 shutil.copyfile(opt, out / ONNX_FILE)
     return optimizer
@@ -272,7 +265,7 @@ def export_onnx(  # long: argument checks, conversion, verification and report i
     Args:
         model_dir: run directory, checkpoint or model folder.
         output: folder to write (created; must be empty or absent unless ``overwrite``).
-        quantize: None or "int8" (ONNX only).
+        quantize: None, "int8" (dynamic) or "int8-static" (calibrated; :mod:`.quantize`).
         verify_texts: reviews to verify on (default: 500 IMDb test reviews when the local
             data is there, else the built-in samples; ``verify.default_texts``).
         num_threads: threads for the verification runs.
@@ -288,7 +281,7 @@ def export_onnx(  # long: argument checks, conversion, verification and report i
             folder and report are still written, with ``passed: false``).
     """
     if quantize not in QUANTIZE_MODES:
-        raise ModelError(f"--quantize must be int8 or absent, got {quantize!r}")
+        raise ModelError(f"--quantize must be int8, int8-static or absent, got {quantize!r}")
     if fmt not in FORMATS:
         raise ModelError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt == "openvino" and quantize:
@@ -305,7 +298,7 @@ def export_onnx(  # long: argument checks, conversion, verification and report i
         texts, texts_source = list(verify_texts), "given reviews"
     if not texts:
         raise ModelError("no texts to verify the export on")
-    precision = "int8" if quantize == "int8" else "fp32"
+    precision = "int8" if quantize else "fp32"
 
     t0 = time.perf_counter()
     optimizer = _convert(src, out, fmt, quantize)
