@@ -22,7 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="run directory, model folder or export")
     parser.add_argument("--input", "-i", required=True, metavar="PATH", help="file, folder, glob")
     parser.add_argument("--output", "-o", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--engine", choices=("local", "ray"), default="local")
+    parser.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: one process; ray: Ray Data actor pool (pip install 'reviewsense[scale]')",
+    )
     parser.add_argument(
         "--address", metavar="ADDR", help="Ray cluster: auto or ray://host:port (default: local)"
     )
@@ -43,8 +48,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="intra-op threads per Predictor (default: local all cores, Ray min(4, CPUs))",
     )
-    parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="Predictor backend (auto: onnx for an exported folder, else torch)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="torch precision (auto: bf16 where the CPU has a fast bf16 path)",
+    )
 
 
 def _config(args: argparse.Namespace):
