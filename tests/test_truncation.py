@@ -144,3 +144,20 @@ def test_encode_empty_list(tokenizer):
         "truncated": [],
         "n_tokens": [],
     }
+
+
+def test_truncation_spec_is_validated_on_creation():
+    from reviewsense.truncation import DEFAULT_HEAD_TOKENS, TRUNCATION_MODES, TruncationSpec
+
+    spec = TruncationSpec()
+    assert (spec.max_length, spec.mode, spec.head_tokens) == (256, "head_tail", DEFAULT_HEAD_TOKENS)
+    assert set(TRUNCATION_MODES) == {"head", "head_tail"}
+    for bad, field in (
+        ({"mode": "middle"}, "truncation"),
+        ({"max_length": 7, "mode": "head"}, "max_length"),
+        ({"max_length": 130}, "head_tail"),
+        ({"head_tokens": 0}, "head_tokens"),
+    ):
+        with pytest.raises(ValueError, match=field):
+            TruncationSpec(**bad)
+    assert TruncationSpec(max_length=131).mode == "head_tail"  # 128 head + 1 tail + [CLS]/[SEP]
