@@ -330,10 +330,49 @@ def _datasets(cfg: PretrainConfig, tokenizer, texts: list[str], collator: MLMCol
     return train_ds, eval_ds, sizes
 
 
+def _make_trainer(cfg, model, tokenizer, collator, datasets, precision: str, ckpt_dir: Path):
+    """The HF Trainer: evaluation (perplexity) and a checkpoint every ``eval_steps`` steps."""
+    from transformers import Trainer
+
+    args = training_arguments(
+        cfg,
+        ckpt_dir,
+        precision,
+        eval_strategy="steps",
+        eval_steps=cfg.eval_steps,
+        eval_on_start=True,
+        save_strategy="steps",
+        save_steps=cfg.eval_steps,
+    )
+    return Trainer(
+        model=model,
+        args=args,
+        train_dataset=datasets[0],
+        eval_dataset=datasets[1],
+        processing_class=tokenizer,
+        data_collator=collator,
+        callbacks=[progress_callback("pretrain")],
+    )
+
+
+def _write_output(model, tokenizer, src: str, out: Path, report: dict) -> None:
+    """The model folder: encoder weights, tokenizer and pretrain.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    save_encoder(model, src, out)
+    tokenizer.save_pretrained(out)
+    write_json(out / PRETRAIN_JSON, report)
+    first, last = report["initial"], report["final"]
+    log.info(
+        "held-out perplexity %s -> %s; encoder written to %s",
+        first and first["perplexity"],
+        last["perplexity"],
+        out,
+    )
+
+
 def run_pretraining(cfg: PretrainConfig, output_dir: str | Path, resume: bool = False) -> dict:
     """Pre-train, then write the encoder model folder ``output_dir``; returns pretrain.json."""
     import transformers
-    from transformers import Trainer
 
     from reviewsense.runtime import (
         environment_facts,
@@ -363,34 +402,19 @@ def run_pretraining(cfg: PretrainConfig, output_dir: str | Path, resume: bool = 
     collator = MLMCollator(tokenizer, cfg.whole_word)
     train_ds, eval_ds, sizes = _datasets(cfg, tokenizer, texts, collator)
 
-    args = training_arguments(
-        cfg,
-        ckpt_dir,
-        precision,
-        eval_strategy="steps",
-        eval_steps=cfg.eval_steps,
-        eval_on_start=True,
-        save_strategy="steps",
-        save_steps=cfg.eval_steps,
+    trainer = _make_trainer(
+        cfg, model, tokenizer, collator, (train_ds, eval_ds), precision, ckpt_dir
     )
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        data_collator=collator,
-        callbacks=[
-            progress_callback("pretrain"),
-            head_warmup_callback(model, cfg.head_warmup_steps, new_head),
-        ],
-    )
+    trainer.add_callback(head_warmup_callback(model, cfg.head_warmup_steps, new_head))
     resume_from = last_complete_checkpoint(ckpt_dir) if resume else None
     if resume:
         log.info("resuming from %s", resume_from or "scratch (no complete checkpoint)")
     t_train = time.time()
     train_out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_time = time.time() - t_train
+    steps_here = trainer.state.global_step - (
+        int(resume_from.name.split("-")[1]) if resume_from else 0
+    )
     history = _eval_history(trainer.state.log_history)
     if not history or history[-1]["step"] != trainer.state.global_step:
         trainer.evaluate()  # the last step was not an evaluation step
@@ -411,24 +435,13 @@ def run_pretraining(cfg: PretrainConfig, output_dir: str | Path, resume: bool = 
             "train_loss": train_out.training_loss,
             "train_time_s": train_time,
             "wall_time_s": time.time() - t_start,
-            "windows_per_s": trainer.state.global_step * cfg.batch_size / train_time
-            if train_time > 0
-            else None,
+            "windows_per_s": steps_here * cfg.batch_size / train_time if train_time else None,
             "resumed_from": str(resume_from) if resume_from else None,
             "peak_rss_mb": peak_rss_mb(),
         },
         "environment": environment_facts(precision, threads),
     }
     if is_main_process():
-        out.mkdir(parents=True, exist_ok=True)
-        save_encoder(trainer.model, src, out)
-        tokenizer.save_pretrained(out)
-        write_json(out / PRETRAIN_JSON, report)
+        _write_output(trainer.model, tokenizer, src, out, report)
         cleanup_checkpoints(ckpt_dir, cfg.keep_checkpoints)
-        log.info(
-            "held-out perplexity %s -> %s; encoder written to %s",
-            report["initial"] and report["initial"]["perplexity"],
-            report["final"]["perplexity"],
-            out,
-        )
     return report
