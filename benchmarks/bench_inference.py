@@ -426,15 +426,19 @@ def _version(lib: str) -> str | None:
         return None
 
 
+def _fmt(x: float | None, scale: float = 1.0, spec: str = ".2f") -> str:
+    return "n/a" if x is None else format(x * scale, spec)
+
+
 def _print_table(doc: dict, results: list[dict], flops: float) -> None:
     env, peak = doc["environment"], doc["environment"]["matmul_peak_tflops"]
     print(
         f"model {env['model']}, {env['n_reviews']} IMDb test reviews, {env['threads']} threads, "
         f"{env['cpu']} ({env['bf16_path']}), mean {env['mean_tokens']:.0f} tokens/review, "
         f"matmul peak bf16 {peak['bf16']:.3f} / fp32 {peak['fp32']:.3f} TFLOP/s; best "
-        f"{doc['best']}: {doc['speedup_vs_pipeline'] or 0:.2f}x pipeline, "
-        f"{doc['speedup_vs_pipeline_bf16'] or 0:.2f}x pipeline-bf16; torch-bf16 at "
-        f"{100 * (doc['peak_fraction'] or 0):.0f}% of the bf16 peak\n"
+        f"{doc['best']}: {_fmt(doc['speedup_vs_pipeline'])}x pipeline, "
+        f"{_fmt(doc['speedup_vs_pipeline_bf16'])}x pipeline-bf16; torch-bf16 at "
+        f"{_fmt(doc['peak_fraction'], 100, '.0f')}% of the bf16 peak\n"
     )
     print("| variant | reviews/s | p50 ms | p99 ms | peak RSS MB | accuracy | max Δp | TFLOP/s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
