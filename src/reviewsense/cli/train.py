@@ -22,6 +22,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--early-stopping", type=int, metavar="N", help="patience in evaluations")
     p.add_argument("--max-steps", type=int, help="stop after N optimizer steps (smoke runs)")
     p.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
+    p.add_argument(
+        "--attention-dropout",
+        type=float,
+        metavar="P",
+        help="attention-probability dropout (default 0: the fused attention kernel, faster; "
+        "0.1 = the checkpoint's, the user's original recipe)",
+    )
     p.add_argument("--output", help="run directory (default runs/<timestamp>-<preset>)")
     p.add_argument(
         "--resume",
@@ -69,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             "early_stopping": args.early_stopping,
             "max_steps": args.max_steps,
             "num_threads": args.threads,
+            "attention_dropout": args.attention_dropout,
             "analyze": False if args.no_analysis else None,
             **data_overrides(args),
             **parse_set(args.set),
