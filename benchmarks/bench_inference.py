@@ -130,26 +130,6 @@ def _pipeline(args: argparse.Namespace, bf16: bool):
     return predict
 
 
-def _compiled_runner(pred):
-    """torch.compile (inductor, frozen weights) of the Predictor's bf16 model, widths in 64s."""
-    import torch
-    import torch._inductor.config as inductor_config
-    from transformers import AutoModelForSequenceClassification
-
-    inductor_config.freezing = True  # constant-fold the frozen bf16 weights into the graph
-    model = AutoModelForSequenceClassification.from_pretrained(pred.model_dir, dtype=torch.bfloat16)
-    model.eval()
-    compiled = torch.compile(model, backend="inductor", dynamic=False)
-    pred.pad_multiple = 64  # few widths -> few compiled graphs, reused
-
-    def run(input_ids, attention_mask):
-        with torch.inference_mode():
-            ids, mask = torch.from_numpy(input_ids), torch.from_numpy(attention_mask)
-            return compiled(input_ids=ids, attention_mask=mask).logits.float().numpy()
-
-    return run
-
-
 def _predictor(args: argparse.Namespace, variant: str):
     import numpy as np
 
@@ -166,9 +146,8 @@ def _predictor(args: argparse.Namespace, variant: str):
         num_threads=args.threads,
         batch_size=args.batch_size,
         precision=load_precision,
+        compile=variant.endswith("-compile"),
     )
-    if variant.endswith("-compile"):
-        pred._run = _compiled_runner(pred)
 
     def predict(batch: list[str]) -> np.ndarray:
         return np.array([p.prob_positive for p in pred.predict(batch)])

@@ -191,3 +191,15 @@ def test_a_checkpoint_uses_its_runs_truncation(tiny_bert, tmp_path):
         "head_tail",
         8,
     )
+
+
+@pytest.mark.slow
+def test_compiled_torch_agrees_with_eager(tiny_bert):
+    eager = Predictor.from_pretrained(tiny_bert, precision="fp32")
+    compiled = Predictor.from_pretrained(tiny_bert, precision="fp32", compile=True)
+    assert compiled.pad_multiple == 64
+    np.testing.assert_allclose(
+        probs(compiled.predict(TEXTS)), probs(eager.predict(TEXTS)), atol=1e-4
+    )
+    with pytest.raises(ModelError, match="compile is for the torch backend"):
+        Predictor.from_pretrained(tiny_bert, backend="onnx", compile=True)

@@ -59,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto: bf16 where this CPU has a fast bf16 path (AMX / avx512_bf16), else fp32",
     )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the model (torch backend; faster once each shape has compiled)",
+    )
     parser.add_argument("--threads", type=int, metavar="N", help="intra-op threads")
     parser.add_argument("--batch-size", type=int, default=32, metavar="N")
     parser.add_argument(
@@ -81,6 +86,7 @@ def _load(args: argparse.Namespace):
         precision=args.precision,
         batch_size=args.batch_size,
         truncation=args.truncation,
+        compile=args.compile,
     )
 
 

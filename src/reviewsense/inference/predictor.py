@@ -26,6 +26,7 @@ from reviewsense import rundir
 from reviewsense.errors import ModelError
 from reviewsense.inference.backends import (
     BACKENDS,
+    COMPILE_PAD_MULTIPLE,
     ONNX_FILE,
     PRECISIONS,
     WEIGHT_FILES,
@@ -207,6 +208,7 @@ class Predictor:
         batch_size: int = 32,
         truncation: str | None = None,
         device: str | None = None,
+        compile: bool = False,
     ) -> Predictor:
         """Load a model folder, a run directory (or checkpoint) or an exported folder.
 
@@ -221,6 +223,7 @@ class Predictor:
             batch_size: texts (chunks mode: windows) per forward pass.
             truncation: override the trained truncation: "head", "head_tail" or "chunks".
             device: torch device; None picks "cuda" when available, else "cpu".
+            compile: torch.compile the torch model (widths padded to 64 tokens).
 
         Raises:
             ModelError: the folder cannot be loaded or an option does not fit it.
@@ -241,6 +244,7 @@ class Predictor:
             num_threads=num_threads,
             device=device,
             source=str(model_dir),
+            compile=compile,
         )
         version = model_version(mdir)
         log.info(
@@ -252,7 +256,7 @@ class Predictor:
             settings.max_length,
             num_threads or "default",
         )
-        return cls(
+        predictor = cls(
             model_dir=mdir,
             tokenizer=tokenizer,
             runner=runner,
@@ -265,6 +269,9 @@ class Predictor:
             num_threads=num_threads,
             version=version,
         )
+        if compile:
+            predictor.pad_multiple = COMPILE_PAD_MULTIPLE
+        return predictor
 
     # ------------------------------------------------------------------ encoding
 
