@@ -20,7 +20,9 @@ when label agreement is below --min-agreement, or beyond: fp32 max |dp| 1e-3; in
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("model", metavar="MODEL_DIR", help="run directory or model folder")
+    parser.add_argument(
+        "model", metavar="MODEL_DIR", help="run directory, checkpoint or model folder"
+    )
     parser.add_argument(
         "--format", choices=("onnx", "openvino"), default="onnx", help="runtime to export for"
     )
@@ -39,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.99,
         metavar="F",
-        help="least label agreement with PyTorch fp32 on the verification reviews (0..1)",
+        help="least label agreement with PyTorch fp32 on the verification reviews (0..1, "
+        "default 0.99)",
     )
     parser.add_argument("--threads", type=int, metavar="N", help="threads for verification")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
