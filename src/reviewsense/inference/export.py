@@ -250,7 +250,28 @@ def _convert(src: Path, out: Path, fmt: str, quantize: str | None) -> str:
     return optimizer
 
 
-def export_onnx(  # long: argument checks, conversion, verification and report in one place
+def _verification_texts(verify_texts: Sequence[str] | None) -> tuple[list[str], str]:
+    if verify_texts is None:
+        texts, source = default_texts()
+    else:
+        texts, source = list(verify_texts), "given reviews"
+    if not texts:
+        raise ModelError("no texts to verify the export on")
+    return texts, source
+
+
+def _check_args(quantize: str | None, fmt: str, min_agreement: float) -> None:
+    if quantize not in QUANTIZE_MODES:
+        raise ModelError(f"--quantize must be int8, int8-static or absent, got {quantize!r}")
+    if fmt not in FORMATS:
+        raise ModelError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "openvino" and quantize:
+        raise ModelError("--quantize int8 is for --format onnx; OpenVINO exports are fp32")
+    if not 0.0 <= min_agreement <= 1.0:
+        raise ModelError(f"--min-agreement must be within 0..1, got {min_agreement}")
+
+
+def export_onnx(
     model_dir: str | Path,
     output: str | Path,
     quantize: str | None = None,
@@ -280,26 +301,13 @@ def export_onnx(  # long: argument checks, conversion, verification and report i
         ModelError: bad arguments, export failure, or verification outside tolerance (the
             folder and report are still written, with ``passed: false``).
     """
-    if quantize not in QUANTIZE_MODES:
-        raise ModelError(f"--quantize must be int8, int8-static or absent, got {quantize!r}")
-    if fmt not in FORMATS:
-        raise ModelError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if fmt == "openvino" and quantize:
-        raise ModelError("--quantize int8 is for --format onnx; OpenVINO exports are fp32")
-    if not 0.0 <= min_agreement <= 1.0:
-        raise ModelError(f"--min-agreement must be within 0..1, got {min_agreement}")
+    _check_args(quantize, fmt, min_agreement)
     src = rundir.resolve_model_dir(model_dir)
     if not (src / "model.safetensors").is_file():
         raise ModelError(f"{src} has no model.safetensors (export needs the PyTorch weights)")
     out = _prepare_output(src, output, overwrite)
-    if verify_texts is None:
-        texts, texts_source = default_texts()
-    else:
-        texts, texts_source = list(verify_texts), "given reviews"
-    if not texts:
-        raise ModelError("no texts to verify the export on")
+    texts, texts_source = _verification_texts(verify_texts)
     precision = "int8" if quantize else "fp32"
-
     t0 = time.perf_counter()
     optimizer = _convert(src, out, fmt, quantize)
     record = {"format": fmt, "quantize": quantize, "opset": OPSET, "optimizer": optimizer}
