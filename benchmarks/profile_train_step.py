@@ -121,7 +121,7 @@ def make_step(model, optimizer, collator, precision: str, forward=None):
     """One training step on a list of features: collate, forward, backward, clip, AdamW."""
     import torch
 
-    fwd = forward or model
+    fwd = model if forward is None else forward  # a compiled module has no truth value
     params = [p for p in model.parameters() if p.requires_grad]
     device = params[0].device
 
