@@ -292,12 +292,12 @@ def _paired(default: dict, user: dict) -> dict:
     ids = sorted(set().union(*(set(default[s]["row_id"]) for s in seeds)))
     pos = {r: i for i, r in enumerate(ids)}
     shape = (len(ids), len(seeds))
-    labels, bp, vp = np.zeros(len(ids), int), np.zeros(shape, int), np.zeros(shape, int)
+    labels, bp, vp = np.zeros(shape, int), np.zeros(shape, int), np.zeros(shape, int)
     present = np.zeros(shape, bool)
     for j, s in enumerate(seeds):
         d = default[s].merge(user[s], on=["row_id", "label"], suffixes=("_d", "_u"))
         idx = d["row_id"].map(pos).to_numpy()
-        labels[idx] = d["label"].to_numpy()
+        labels[idx, j] = d["label"].to_numpy()
         vp[idx, j], bp[idx, j], present[idx, j] = d["prediction_d"], d["prediction_u"], True
     data = st.PairedData(labels=labels, base_pred=bp, var_pred=vp, present=present)
     return {
