@@ -307,13 +307,14 @@ def _build_trainer(run: _Run, inputs: _Inputs):
         EvalRecorder,
         NoiseAwareEarlyStopping,
     )
+    from reviewsense.trainer_utils import progress_callback
 
     t = run.cfg.train
     if t.group_by_length:
         log.info("length-grouped batches (less padding); dynamic padding=%s", t.dynamic_padding)
     recorder = EvalRecorder(run.ckpt_dir, write=run.main)
     keeper = CheckpointKeeper(recorder, model_settings(run.cfg), keep=t.save_total_limit - 1)
-    callbacks = [recorder, keeper]
+    callbacks = [recorder, keeper, progress_callback("train")]  # step/total + ETA in the log
     if t.early_stopping:
         callbacks.append(NoiseAwareEarlyStopping(recorder, t.early_stopping))
         log.info(
