@@ -250,8 +250,12 @@ def _run_two_workers(
     }
 
 
-def _exports(variants: list[str], model_dir: Path, work: Path, threads: int) -> dict:
-    """Export (and verify) the ONNX / OpenVINO folders the variants need; reuse existing ones."""
+def _exports(variants: list[str], model_dir: Path, work: Path, threads: int, refused: dict) -> dict:
+    """Export (and verify) the ONNX / OpenVINO folders the variants need; reuse existing ones.
+
+    An export its own verification refuses is recorded in ``refused`` (variant -> reason).
+    """
+    from reviewsense.errors import ModelError
     from reviewsense.inference.export import export_onnx
 
     wanted = {"onnx-fp32": ("onnx", None), "onnx-int8": ("onnx", "int8")}
@@ -266,15 +270,20 @@ def _exports(variants: list[str], model_dir: Path, work: Path, threads: int) -> 
         weights = "model.onnx" if fmt == "onnx" else "openvino_model.xml"
         if not (out / weights).is_file():
             # min_agreement 0: the benchmark records max_dp itself; a random head sits near 0.5.
-            export_onnx(
-                model_dir,
-                out,
-                quantize=quantize,
-                fmt=fmt,
-                num_threads=threads,
-                min_agreement=0.0,
-                overwrite=True,
-            )
+            try:
+                export_onnx(
+                    model_dir,
+                    out,
+                    quantize=quantize,
+                    fmt=fmt,
+                    num_threads=threads,
+                    min_agreement=0.0,
+                    overwrite=True,
+                )
+            except ModelError as e:  # refused by its own verification: not a usable variant
+                print(f"{key}: export refused, variant skipped: {e}")
+                refused[key] = str(e)
+                continue
         dirs[key] = out
     return dirs
 
@@ -359,7 +368,9 @@ def main() -> None:  # long: flags, data, exports, variants, JSON and table in o
     df = pd.read_parquet(args.data).sample(n=args.n, random_state=0)[["text", "label"]]
     reviews = work / "reviews.parquet"
     df.reset_index(drop=True).to_parquet(reviews)
-    export_dirs = _exports(variants, args.model_dir, work, args.threads)
+    refused: dict[str, str] = {}
+    export_dirs = _exports(variants, args.model_dir, work, args.threads, refused)
+    variants = [v for v in variants if v not in refused]
 
     # Useful tokens under the model's own truncation (padding excluded) -> FLOPs per pass.
     pred = Predictor.from_pretrained(args.model_dir, precision="fp32", num_threads=args.threads)
@@ -396,6 +407,7 @@ def main() -> None:  # long: flags, data, exports, variants, JSON and table in o
     )
     keys = ("name", "reviews_per_s", "accuracy", "p50_ms", "p99_ms", "peak_rss_mb", "max_dp")
     doc = {"variants": [{k: r[k] for k in keys} for r in results], **summary, "environment": env}
+    doc["refused_exports"] = refused  # variant -> why its export failed verification
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=2) + "\n")

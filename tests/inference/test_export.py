@@ -59,6 +59,10 @@ def test_verification_failure_is_loud(tiny_bert, tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="outside tolerance"):
         export_onnx(tiny_bert, out, verify_texts=["fine", "bad"])
     assert json.loads((out / REPORT_FILE).read_text())["passed"] is False
+    # the refused weights are kept for inspection but can no longer be loaded
+    assert not (out / "model.onnx").exists() and (out / "model.onnx.refused").is_file()
+    with pytest.raises(ModelError):
+        Predictor.from_pretrained(out)
 
 
 def test_output_must_be_new_or_overwritten(tiny_bert, tmp_path):
