@@ -345,21 +345,22 @@ def export_onnx(
         **metrics,
     )
     (out / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-    if failures:
-        _set_aside(out)
-        raise ModelError(
-            f"exported {precision} model in {out} is outside tolerance vs PyTorch fp32: "
-            f"{'; '.join(failures)} (see {out / REPORT_FILE})"
-        )
+    _refuse_if_failed(out, precision, failures)
     return report
 
 
-def _set_aside(out: Path) -> None:
-    """Rename a refused export's weights to ``*.refused``: kept for inspection, never loaded.
+def _refuse_if_failed(out: Path, precision: str, failures: list[str]) -> None:
+    """Raise for a failed verification, first renaming the weights to ``*.refused``.
 
     Predictor and the `auto` backend treat a folder with weights as verified, so a refused
-    export must not leave loadable weights behind.
+    export keeps its weights for inspection only, under a name nothing loads.
     """
+    if not failures:
+        return
     for name in (ONNX_FILE, OPENVINO_FILE, OPENVINO_FILE.replace(".xml", ".bin")):
         if (out / name).is_file():
             (out / name).replace(out / f"{name}.refused")
+    raise ModelError(
+        f"exported {precision} model in {out} is outside tolerance vs PyTorch fp32: "
+        f"{'; '.join(failures)} (see {out / REPORT_FILE})"
+    )
