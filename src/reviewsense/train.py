@@ -20,8 +20,6 @@ batches, and only rank 0 writes files. Checkpoint safety lives in :mod:`reviewse
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,18 +239,16 @@ def _prepare_inputs(run: _Run) -> _Inputs:
 
 def _training_arguments(run: _Run):
     """The Trainer's arguments for this run (evaluate + save every epoch)."""
-    import torch
     from transformers import TrainingArguments
 
-    t, use_cuda = run.cfg.train, torch.cuda.is_available()
+    from reviewsense.trainer_utils import runtime_arguments
+
+    t = run.cfg.train
     return TrainingArguments(
         output_dir=str(run.ckpt_dir),
         per_device_train_batch_size=t.batch_size,
         per_device_eval_batch_size=t.eval_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
-        # Our models' loss is a per-batch mean; token averaging across ranks would scale the
-        # loss (and gradients) by the world size under DDP.
-        average_tokens_across_devices=False,
         num_train_epochs=t.epochs,
         max_steps=t.max_steps,
         learning_rate=t.lr,
@@ -261,12 +257,7 @@ def _training_arguments(run: _Run):
         warmup_steps=t.warmup_ratio,  # a float in [0, 1) is a ratio of total steps
         seed=t.seed,
         data_seed=t.seed,
-        bf16=run.precision == "bf16",
-        fp16=run.precision == "fp16",
-        use_cpu=not use_cuda,
-        logging_strategy="steps",
         logging_steps=t.logging_steps,
-        logging_first_step=True,
         eval_strategy="epoch",
         # A checkpoint at every evaluation; which ones are kept, and which model is the run's,
         # is decided by train_selection (the noise-aware rule), not by the Trainer.
@@ -275,15 +266,7 @@ def _training_arguments(run: _Run):
         load_best_model_at_end=False,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         remove_unused_columns=True,
-        report_to="none",
-        # fused AdamW (one kernel over all parameters) on CPU and GPU alike
-        optim="adamw_torch_fused",
-        # GPU: collate in 2 workers into pinned memory while the GPU computes; CPU: workers
-        # would take cores from the matmuls (collating pre-tokenised ids costs < 1% of a step)
-        dataloader_num_workers=2 if use_cuda else 0,
-        dataloader_pin_memory=use_cuda,
-        ddp_backend=None if use_cuda else ("gloo" if run.world > 1 else None),
-        disable_tqdm=not sys.stderr.isatty() and not os.environ.get("REVIEWSENSE_PROGRESS"),
+        **runtime_arguments(run.precision, run.world),
     )
 
 
