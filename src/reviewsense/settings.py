@@ -56,7 +56,7 @@ class ServiceSettings(CoreSettings):
     queue_timeout_s: float = Field(default=10.0, gt=0.0)  # REVIEWSENSE_QUEUE_TIMEOUT_S
     flag_poll_s: float = Field(default=0.25, gt=0.0)  # REVIEWSENSE_FLAG_POLL_S: SSE poll period
     key_cache_s: float = Field(default=5.0, ge=0.0)  # REVIEWSENSE_KEY_CACHE_S: revocation delay
-    backend: str = "auto"  # REVIEWSENSE_BACKEND: Predictor backend (auto | torch | onnx)
+    backend: str = "auto"  # REVIEWSENSE_BACKEND: Predictor backend (auto | torch | onnx | openvino)
 
     @classmethod
     def from_flags(cls, given: dict, flags: dict[str, str]) -> ServiceSettings:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from reviewsense.inference.backends import BACKENDS
+
 HELP = "consume review events from a Redis stream: score, store and flag them exactly once"
 
 log = logging.getLogger(__name__)
@@ -57,9 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold", type=float, metavar="P", help="flag P(negative) >= P (default: model's)"
     )
     parser.add_argument("--num-threads", type=int, help="torch intra-op threads")
-    parser.add_argument(
-        "--backend", choices=("auto", "torch", "onnx"), help="inference backend (default auto)"
-    )
+    parser.add_argument("--backend", choices=BACKENDS, help="inference backend (default auto)")
 
 
 def build_config(args: argparse.Namespace, max_text_chars: int):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from reviewsense.cli._common import add_data_arguments, data_overrides
+from reviewsense.inference.backends import BACKENDS
 
 HELP = "evaluate a trained model (run directory or model folder) on labelled reviews"
 
@@ -17,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "checkpoint-N): the run's truncation settings are used",
     )
     p.add_argument("--output", help="write the full report as JSON here")
-    p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto")
+    p.add_argument("--backend", choices=BACKENDS, default="auto")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int)
     p.add_argument(

@@ -8,6 +8,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from reviewsense.inference.backends import BACKENDS
+
 HELP = "predict review sentiment (texts on the command line, or --input FILE --output FILE)"
 
 TRUNCATIONS = ("head", "head_tail", "chunks")
@@ -49,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-column", metavar="NAME", help="column with the review text")
     parser.add_argument(
         "--backend",
-        choices=("auto", "torch", "onnx", "openvino"),
+        choices=BACKENDS,
         default="auto",
         help="auto: the folder's own format (an OpenVINO/ONNX export, else PyTorch)",
     )

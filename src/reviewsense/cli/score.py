@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from reviewsense.inference.backends import BACKENDS
+
 HELP = "batch-score review files into a Parquet dataset (--engine local or ray), resumable"
 
 EPILOG = """\
@@ -50,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=("auto", "torch", "onnx"),
+        choices=BACKENDS,
         default="auto",
         help="Predictor backend (auto: onnx for an exported folder, else torch)",
     )

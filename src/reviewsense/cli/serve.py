@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from reviewsense.inference.backends import BACKENDS
+
 HELP = "run the review service: store, classify and flag reviews; live dashboard at /"
 
 log = logging.getLogger(__name__)
@@ -41,9 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-body-bytes", type=int, help="largest request body (default 2000000)")
     parser.add_argument("--num-threads", type=int, help="torch intra-op threads")
-    parser.add_argument(
-        "--backend", choices=("auto", "torch", "onnx"), help="inference backend (default auto)"
-    )
+    parser.add_argument("--backend", choices=BACKENDS, help="inference backend (default auto)")
     parser.add_argument("--access-log", action="store_true", help="log every request")
 
 
