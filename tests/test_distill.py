@@ -7,10 +7,9 @@ import json
 import pytest
 import torch
 from conftest import imdb_available
-from tiny_models import build_tiny_model
+from tiny_models import build_tiny_model, tiny_config
 
 from reviewsense import rundir
-from reviewsense.config import RunConfig
 from reviewsense.distill import (
     DISTILL_JSON,
     UNLABELLED,
@@ -101,23 +100,7 @@ def test_distilled_student_agrees_with_its_teacher_beyond_chance(tiny_bert, revi
     from reviewsense.train import run_training
 
     # teacher: the tiny BERT fine-tuned on synthetic reviews (it learns sentiment words)
-    cfg = RunConfig(name="teacher", model=str(tiny_bert))
-    cfg.override(
-        {
-            "dataset": "files",
-            "train_file": str(review_files["train"]),
-            "test_file": str(review_files["test"]),
-            "train_size": "none",
-            "val_size": 32,
-            "max_length": 64,
-            "truncation": "head",
-            "precision": "fp32",
-            "batch_size": 16,
-            "lr": 3e-3,
-            "epochs": 6,
-            "analyze": False,
-        }
-    )
+    cfg = tiny_config(tiny_bert, review_files, lr=3e-3, epochs=6)
     teacher_run = tmp_path / "teacher"
     run_training(cfg, output_dir=teacher_run)
 

@@ -8,10 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import IMDB_DIR, imdb_available, make_reviews
-from tiny_models import minilm_path
+from tiny_models import minilm_path, tiny_config
 
 from reviewsense import rundir
-from reviewsense.config import RunConfig
 from reviewsense.errors import ConfigError, DataError
 from reviewsense.pretrain import (
     PRETRAIN_JSON,
@@ -124,21 +123,7 @@ def test_pretraining_lowers_held_out_loss_and_train_accepts_it(tiny_bert, review
     assert not (out / rundir.CHECKPOINTS_DIR).exists()
     assert (out / "tokenizer.json").is_file()
 
-    run = RunConfig(name="from-pretrained", model=str(out))
-    run.override(
-        {
-            "dataset": "files",
-            "train_file": str(review_files["train"]),
-            "test_file": str(review_files["test"]),
-            "train_size": "none",
-            "val_size": 32,
-            "max_length": 64,
-            "truncation": "head",
-            "precision": "fp32",
-            "max_steps": 3,
-            "analyze": False,
-        }
-    )
+    run = tiny_config(out, review_files, max_steps=3)
     metrics = run_training(run, output_dir=tmp_path / "run").metrics
     assert metrics["train"]["steps"] == 3 and metrics["test"]["n"] == 64
 

@@ -9,37 +9,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import IMDB_DIR, ROOT, imdb_available
+from tiny_models import tiny_config
 
 from reviewsense import rundir
-from reviewsense.config import RunConfig, load_preset
+from reviewsense.config import load_preset
 from reviewsense.train import checkpoint_problem, last_complete_checkpoint, run_training
-
-
-def tiny_config(model: Path, files: dict, **train) -> RunConfig:
-    cfg = RunConfig(name="tiny", model=str(model))
-    cfg.override(
-        {
-            "dataset": "files",
-            "train_file": str(files["train"]),
-            "test_file": str(files["test"]),
-            "train_size": "none",
-            "val_size": 32,
-            "max_length": 64,
-            "truncation": "head",
-            "precision": "fp32",
-            "batch_size": 16,
-            "lr": 1e-3,
-            "epochs": 2,
-            "analyze": False,
-            **train,
-        }
-    )
-    return cfg
 
 
 def test_tiny_bert_run_writes_complete_run_dir(tiny_bert, review_files, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reviewsense import rundir
+from reviewsense.config import RunConfig
 
 
 def minilm_path() -> str:
@@ -85,3 +86,27 @@ def build_tiny_model(
     if settings is not None:
         rundir.write_model_settings(path, settings)
     return path
+
+
+def tiny_config(model: Path, files: dict, **train) -> RunConfig:
+    """A seconds-long run config: the tiny model on the synthetic review files; ``train``
+    overrides any key (e.g. ``lr=3e-3, epochs=6`` or ``max_steps=3``)."""
+    cfg = RunConfig(name="tiny", model=str(model))
+    cfg.override(
+        {
+            "dataset": "files",
+            "train_file": str(files["train"]),
+            "test_file": str(files["test"]),
+            "train_size": "none",
+            "val_size": 32,
+            "max_length": 64,
+            "truncation": "head",
+            "precision": "fp32",
+            "batch_size": 16,
+            "lr": 1e-3,
+            "epochs": 2,
+            "analyze": False,
+            **train,
+        }
+    )
+    return cfg
