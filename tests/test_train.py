@@ -73,6 +73,17 @@ def test_tiny_bert_run_writes_complete_run_dir(tiny_bert, review_files, tmp_path
     assert len(preds) == 64 and preds["row_id"].is_unique
     acc = float((preds["prediction"] == preds["label"]).mean())
     assert acc == pytest.approx(test["accuracy"])
+    # the test pass is what `predict` gives on the saved model folder, and it logged an ETA
+    from reviewsense.inference import Predictor
+
+    texts = [json.loads(line)["text"] for line in review_files["test"].read_text().splitlines()]
+    shipped = Predictor.from_pretrained(run / rundir.MODEL_DIR, precision=env["precision"])
+    by_id = dict(zip(preds["row_id"], preds["prob_positive"], strict=True))
+    assert len(by_id) == len(texts)
+    assert [p.prob_positive for p in shipped.predict(texts)] == pytest.approx(
+        [by_id[f"test.jsonl:{i + 1}"] for i in range(len(texts))], abs=1e-6
+    )
+    assert "test pass 64/64 (100%)" in (run / rundir.TRAIN_LOG).read_text()
     # self-contained model folder: safetensors, tokenizer, label map, truncation settings
     model_dir = run / rundir.MODEL_DIR
     assert (model_dir / "model.safetensors").is_file()

@@ -9,12 +9,13 @@
    *validation* split every epoch;
    then choose the model to keep with the noise-aware rule (:mod:`reviewsense.selection`:
    the last epoch unless an earlier one is better beyond the paired 95% band);
-5. ``_predict_splits`` — the kept model on validation and, once, on test;
-6. ``_write_outputs`` — model folder, predictions, ``metrics.json``, ``environment.json``,
-   analysis, ``DONE`` (rank 0 only).
+5. ``_save_model`` — the self-contained model folder (rank 0 only, like everything after);
+6. ``_score_splits`` — the saved folder on validation and, once, on test, through the code
+   ``predict`` uses (:meth:`Predictor.predict_many`, torch, the run's precision), with ETA;
+7. ``_write_outputs`` — predictions, ``metrics.json``, ``environment.json``, analysis, ``DONE``.
 
 Works unchanged under ``torchrun`` (DDP, gloo on CPU / nccl on GPU): the Trainer shards the
-batches, and only rank 0 writes files. Checkpoint safety lives in :mod:`reviewsense.checkpoints`.
+batches, and only rank 0 writes files and scores the test set. Checkpoint safety lives in :mod:`reviewsense.checkpoints`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from reviewsense.checkpoints import (  # noqa: F401 - re-exported: pretrain and 
 from reviewsense.config import RunConfig
 from reviewsense.errors import ReviewsenseError
 from reviewsense.jsonio import write_json
-from reviewsense.metrics import binary_metrics, softmax_positive
+from reviewsense.metrics import binary_metrics
 from reviewsense.runtime import (
     environment_facts,
     peak_rss_mb,
@@ -92,7 +93,6 @@ class _Inputs:
     enc: dict  # split name -> encode_texts output
     train_ds: Any
     val_ds: Any
-    test_ds: Any | None
 
 
 @dataclass
@@ -122,17 +122,6 @@ def _attach_log_file(path: Path) -> logging.Handler:
     return handler
 
 
-def _predict(trainer, dataset) -> np.ndarray:
-    """P(positive) for every row of ``dataset``, in the dataset's original order."""
-    out = trainer.predict(dataset, metric_key_prefix="predict")
-    logits = out.predictions[0] if isinstance(out.predictions, tuple) else out.predictions
-    probs_sorted = softmax_positive(logits)
-    order = np.asarray(dataset["order"])
-    probs = np.empty_like(probs_sorted)
-    probs[order] = probs_sorted
-    return probs
-
-
 # -- the steps ------------------------------------------------------------------------------------
 def run_training(
     cfg: RunConfig, output_dir: str | Path | None = None, resume: bool = False
@@ -155,9 +144,10 @@ def run_training(
         inputs = _prepare_inputs(run)
         trainer, recorder = _build_trainer(run, inputs)
         fit = _fit(run, trainer, recorder, resume)
-        val_probs, test_probs = _predict_splits(trainer, inputs)
         result = TrainResult(run_dir=run.run_dir)
         if run.main:
+            _save_model(run, trainer, inputs.tokenizer)
+            val_probs, test_probs = _score_splits(run, inputs.bundle)
             result.metrics = _write_outputs(run, trainer, inputs, fit, val_probs, test_probs)
         return result
     finally:
@@ -225,7 +215,6 @@ def _prepare_inputs(run: _Run) -> _Inputs:
             d.max_length,
             d.truncation,
         )
-    test = bundle.test
     return _Inputs(
         bundle=bundle,
         model=model,
@@ -233,7 +222,6 @@ def _prepare_inputs(run: _Run) -> _Inputs:
         enc=enc,
         train_ds=build_dataset(enc["train"], bundle.train.labels),
         val_ds=build_dataset(enc["val"], bundle.val.labels, sort_by_length=True),
-        test_ds=build_dataset(enc["test"], test.labels, sort_by_length=True) if test else None,
     )
 
 
@@ -335,11 +323,31 @@ def _fit(run: _Run, trainer, recorder, resume: bool) -> _Fit:
     return _Fit(out.training_loss, train_time, resume_from, best)
 
 
-def _predict_splits(trainer, inputs: _Inputs) -> tuple[np.ndarray, np.ndarray | None]:
-    """P(positive) of the kept model on validation and (once) on test: (n_val,), (n_test,)."""
-    val = _predict(trainer, inputs.val_ds)
-    test = _predict(trainer, inputs.test_ds) if inputs.test_ds is not None else None
-    return val, test
+def _score_splits(run: _Run, bundle) -> tuple[np.ndarray, np.ndarray | None]:
+    """P(positive) of the saved model folder on validation and (once) on test: (n_val,), (n_test,).
+
+    Scored with the inference code ``predict`` uses (torch backend, the run's precision), so
+    the test figures are what the shipped folder gives, with progress and ETA in the log.
+    """
+    from reviewsense.inference.predictor import Predictor
+    from reviewsense.progress import LogProgress
+
+    precision = run.precision if run.precision in ("fp32", "bf16") else "auto"  # fp16: GPU auto
+    predictor = Predictor.from_pretrained(
+        run.run_dir / rundir.MODEL_DIR,
+        backend="torch",
+        precision=precision,
+        num_threads=run.threads or None,
+    )
+    probs: list[np.ndarray | None] = []
+    for name, split in (("validation", bundle.val), ("test", bundle.test)):
+        if split is None:
+            probs.append(None)
+            continue
+        progress = LogProgress(f"{name} pass", len(split), logger=log)
+        preds = predictor.predict_many(split.texts, on_progress=progress.update)
+        probs.append(np.array([p.prob_positive for p in preds], dtype=np.float64))
+    return probs[0], probs[1]
 
 
 def _save_model(run: _Run, trainer, tokenizer) -> None:
@@ -413,7 +421,6 @@ def _run_metrics(run: _Run, trainer, inputs: _Inputs, fit: _Fit, val_probs, test
 def _write_outputs(run: _Run, trainer, inputs: _Inputs, fit: _Fit, val_probs, test_probs) -> dict:
     """Everything rank 0 writes after training; returns the metrics."""
     b = inputs.bundle
-    _save_model(run, trainer, inputs.tokenizer)
     trainer.state.save_to_json(str(run.run_dir / rundir.TRAINER_STATE))
     write_predictions(run.run_dir / rundir.VAL_PREDICTIONS, b.val, val_probs)
     if test_probs is not None:

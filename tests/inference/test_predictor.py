@@ -48,6 +48,16 @@ def test_batch_size_does_not_change_results(tiny_bert):
     np.testing.assert_allclose(probs(a), probs(b), atol=1e-4)
 
 
+def test_predict_many_keeps_order_and_reports_progress(tiny_bert):
+    predictor = Predictor.from_pretrained(tiny_bert, precision="fp32", batch_size=2)
+    texts = TEXTS * 3  # 18 texts in chunks of 4: progress after each chunk, ending at 18
+    seen: list[int] = []
+    many = predictor.predict_many(texts, chunk=4, on_progress=seen.append)
+    assert seen == [4, 8, 12, 16, 18]
+    np.testing.assert_allclose(probs(many), probs(predictor.predict(texts)), atol=1e-4)
+    assert predictor.predict_many([]) == []
+
+
 def test_settings_come_from_the_model_folder(tiny_bert, tiny_distilbert):
     p = Predictor.from_pretrained(tiny_bert)
     assert (p.settings.max_length, p.settings.truncation, p.settings.head_tokens) == (

@@ -136,10 +136,6 @@ def _run_file(args: argparse.Namespace) -> int:
     table = read_input(args.input, args.text_column)
     predictor = _load(args)
     ok_rows = [i for i, st in enumerate(table.status) if st == OK]
-    # Longest first across the whole file: batches pad little and the ETA is pessimistic.
-    ok_rows.sort(key=lambda i: len(table.texts[i]), reverse=True)
-    chunk = max(256, 8 * args.batch_size)  # texts per predict() call
-    results = {}
     t0 = time.perf_counter()
     with Progress(
         TextColumn("scoring"),
@@ -152,15 +148,13 @@ def _run_file(args: argparse.Namespace) -> int:
         transient=False,
     ) as progress:
         task = progress.add_task("score", total=len(ok_rows), rate="")
-        for start in range(0, len(ok_rows), chunk):
-            rows = ok_rows[start : start + chunk]
-            for i, pred in zip(
-                rows, predictor.predict([table.texts[i] for i in rows]), strict=True
-            ):
-                results[i] = pred
-            done = start + len(rows)
+
+        def shown(done: int) -> None:
             rate = done / max(time.perf_counter() - t0, 1e-9)
             progress.update(task, completed=done, rate=f"{rate:,.1f} reviews/s")
+
+        preds = predictor.predict_many([table.texts[i] for i in ok_rows], on_progress=shown)
+    results = dict(zip(ok_rows, preds, strict=True))
     elapsed = time.perf_counter() - t0
     write_output(add_predictions(table, results), args.output)
 

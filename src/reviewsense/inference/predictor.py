@@ -16,7 +16,7 @@ import dataclasses
 import hashlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -362,6 +362,33 @@ class Predictor:
                 )
             )
         return out
+
+    def predict_many(
+        self,
+        texts: Sequence[str],
+        chunk: int | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[Prediction]:
+        """Score any number of texts, longest first in chunks, calling ``on_progress(done)``
+        after each chunk; input order kept (``predict`` and ``train``'s test pass use this).
+
+        Args:
+            texts: review texts.
+            chunk: texts per :meth:`predict` call; default 8 batches (the progress step).
+            on_progress: called with the number of texts scored so far.
+        """
+        texts = list(texts)
+        chunk = chunk or max(256, 8 * self.batch_size)
+        # Longest first across all texts: batches pad little and the first ETA is pessimistic.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        out: list[Prediction | None] = [None] * len(texts)
+        for start in range(0, len(order), chunk):
+            rows = order[start : start + chunk]
+            for i, pred in zip(rows, self.predict([texts[i] for i in rows]), strict=True):
+                out[i] = pred
+            if on_progress is not None:
+                on_progress(start + len(rows))
+        return out  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         return (
