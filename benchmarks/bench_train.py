@@ -227,14 +227,6 @@ def accuracy_variants() -> dict[str, list[str]]:
     return {USER: user, DEFAULT: []}
 
 
-def _stats():
-    try:
-        from reviewsense.sweep import stats
-    except ImportError:  # before the sweep package split
-        from reviewsense import sweep_stats as stats
-    return stats
-
-
 def accuracy(args) -> dict:
     """Train every (variant, seed) not yet done; return variants + the paired comparison."""
     import numpy as np
@@ -282,7 +274,8 @@ def _paired(default: dict, user: dict) -> dict:
     """Test accuracy, default - user: seed t-interval and cluster bootstrap over reviews."""
     import numpy as np
 
-    st = _stats()
+    from reviewsense.sweep import stats as st
+
     seeds = sorted(default)
     deltas = [
         float((default[s]["prediction"] == default[s]["label"]).mean())
@@ -305,6 +298,7 @@ def _paired(default: dict, user: dict) -> dict:
         "per_seed": deltas,
         "seed_t_interval": st.t_interval(np.asarray(deltas)).to_dict(),
         "review_cluster_bootstrap": st.paired_bootstrap(data).to_dict(),
+        "review_sign_flip_test": st.sign_flip_test(data).to_dict(),
     }
 
 
