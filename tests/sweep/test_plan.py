@@ -100,6 +100,36 @@ def test_different_definition_is_refused(tmp_path):
         sweep.run_sweep(grid_spec(), tmp_path / "other", train_fn=FakeTrainer(), curves=False)
 
 
+def test_adding_a_variant_extends_the_sweep_and_reuses_finished_runs(tmp_path):
+    out = tmp_path / "s"
+    spec = sweep.SweepSpec(
+        name="t",
+        base=base_config(),
+        base_source="test",
+        variants=[sweep.Variant("baseline", {}), sweep.Variant("epochs_2", {"epochs": 2})],
+        seeds=2,
+    )
+    first = FakeTrainer()
+    sweep.run_sweep(spec, out, train_fn=first, curves=False)
+    assert len(first.calls) == 4
+    spec.variants.append(sweep.Variant("batch_8", {"batch_size": 8}))
+    second = FakeTrainer()
+    result = sweep.run_sweep(spec, out, train_fn=second, curves=False)
+    assert sorted(label for label, _ in second.calls) == ["batch_8/seed-42", "batch_8/seed-43"]
+    assert "batch_8" in (out / "sweep.yaml").read_text()
+    assert set(result.summary["variants"]) == {"baseline", "epochs_2", "batch_8"}
+    # narrowing: the removed variant's runs stay on disk but leave the report
+    spec.variants = spec.variants[:1] + spec.variants[2:]
+    third = FakeTrainer()
+    result = sweep.run_sweep(spec, out, train_fn=third, curves=False)
+    assert third.calls == [] and (out / "epochs_2" / "seed-42").is_dir()
+    assert set(result.summary["variants"]) == {"baseline", "batch_8"}
+    # a shared variant whose settings change is still a different sweep
+    spec.variants[1] = sweep.Variant("batch_8", {"batch_size": 4})
+    with pytest.raises(sweep.SweepError, match="different sweep.*batch_8"):
+        sweep.run_sweep(spec, out, train_fn=FakeTrainer(), curves=False)
+
+
 def test_offline_sweep_with_uncached_hub_model_is_refused_before_any_run(tmp_path, monkeypatch):
     import huggingface_hub.constants
 

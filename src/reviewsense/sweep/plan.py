@@ -3,12 +3,14 @@
 Each run is an ordinary run directory (what ``reviewsense train`` writes) at
 ``DIR/<variant>/seed-<seed>/`` where ``<seed>`` is the run's actual training seed. Every
 variant is resolved and validated before the first run starts. Re-running the same sweep into
-DIR is allowed (it resumes); a different definition is refused.
+DIR is allowed (it resumes), and so is adding or removing variants (finished runs are reused);
+any other change of the definition is refused.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,8 @@ from reviewsense.errors import ConfigError
 from reviewsense.modeling import ALIASES as MODEL_ALIASES
 from reviewsense.modeling import check_model_name
 from reviewsense.sweep.spec import SweepError, SweepSpec, Variant
+
+log = logging.getLogger(__name__)
 
 SWEEP_YAML = "sweep.yaml"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
@@ -178,16 +182,18 @@ def definition(plan: SweepPlan) -> dict:
 
 
 def _definition_diff(old: dict, new: dict) -> list[str]:
-    """Human-readable differences that make two definitions different sweeps."""
+    """Human-readable differences that make two definitions different sweeps.
+
+    Variants added or removed do not: the sweep is extended (or narrowed) and the finished runs
+    of the variants both share are reused (:func:`check_or_write_definition`).
+    """
     diffs = []
     for key in ("seeds", "baseline"):
         if old.get(key) != new.get(key):
             diffs.append(f"{key}: {old.get(key)!r} → {new.get(key)!r}")
-    ov, nv = list(old.get("resolved", {})), list(new.get("resolved", {}))
-    if ov != nv:
-        diffs.append(f"variants: {ov} → {nv}")
-    for name in set(ov) & set(nv):
-        a, b = old["resolved"][name], new["resolved"][name]
+    ov, nv = old.get("resolved", {}), new.get("resolved", {})
+    for name in [n for n in nv if n in ov]:
+        a, b = ov[name], nv[name]
         # Compare only keys both know: a field added to RunConfig later keeps old sweeps valid.
         for k in sorted(set(a) & set(b)):
             if a[k] != b[k]:
@@ -195,22 +201,31 @@ def _definition_diff(old: dict, new: dict) -> list[str]:
     return diffs
 
 
-def _check_same(path: Path, new: dict) -> None:
+def _read_definition(path: Path) -> dict:
     try:
-        old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:
         raise SweepError(f"{path} is not valid YAML ({e}); use another --output") from None
-    diffs = _definition_diff(old, new)
-    if diffs:
-        more = f" (and {len(diffs) - 3} more)" if len(diffs) > 3 else ""
-        raise SweepError(
-            f"{path.parent} holds a different sweep ({'; '.join(diffs[:3])}{more}); "
-            "use another --output, or delete the folder to start over"
-        )
+
+
+def _write_definition(path: Path, new: dict) -> None:
+    tmp = path.with_suffix(".yaml.tmp")
+    header = (
+        "# Sweep definition written by `reviewsense sweep`. Re-running the same sweep into this\n"
+        "# folder skips finished runs and resumes an unfinished one; variants may be added or\n"
+        "# removed (shared variants' runs are reused); any other change is refused.\n"
+    )
+    tmp.write_text(header + yaml.safe_dump(new, sort_keys=False), encoding="utf-8")
+    tmp.replace(path)
 
 
 def check_or_write_definition(plan: SweepPlan) -> None:
     """Write ``DIR/sweep.yaml``, or check that the one there describes the same sweep.
+
+    Adding or removing variants extends or narrows the sweep: the definition is rewritten, the
+    finished runs of the shared variants are reused, and a removed variant's runs stay on disk
+    but leave the report. Any other change (seeds, baseline, a shared variant's settings)
+    makes a different sweep.
 
     Raises:
         SweepError: when DIR holds a different sweep, or DIR is not a sweep folder.
@@ -219,20 +234,33 @@ def check_or_write_definition(plan: SweepPlan) -> None:
     path = out / SWEEP_YAML
     new = definition(plan)
     if path.is_file():
-        _check_same(path, new)
+        old = _read_definition(path)
+        diffs = _definition_diff(old, new)
+        if diffs:
+            more = f" (and {len(diffs) - 3} more)" if len(diffs) > 3 else ""
+            raise SweepError(
+                f"{out} holds a different sweep ({'; '.join(diffs[:3])}{more}); "
+                "use another --output, or delete the folder to start over"
+            )
+        ov, nv = list(old.get("resolved", {})), list(new.get("resolved", {}))
+        if ov != nv:
+            added, removed = [n for n in nv if n not in ov], [n for n in ov if n not in nv]
+            log.info(
+                "sweep %s changed its variants: added %s, removed %s (finished runs of the "
+                "shared variants are reused; removed variants' runs stay on disk, out of the "
+                "report)",
+                out,
+                added or "none",
+                removed or "none",
+            )
+            _write_definition(path, new)
         return
     if out.exists() and any(out.iterdir()):
         raise SweepError(
             f"{out} exists and is not a sweep folder (no {SWEEP_YAML}); use another --output"
         )
     out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".yaml.tmp")
-    header = (
-        "# Sweep definition written by `reviewsense sweep`. Re-running the same sweep into this\n"
-        "# folder skips finished runs and resumes an unfinished one; a different one is refused.\n"
-    )
-    tmp.write_text(header + yaml.safe_dump(new, sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
+    _write_definition(path, new)
 
 
 def load_plan(output_dir: str | Path) -> SweepPlan:
