@@ -78,6 +78,7 @@ def evaluate_model(
     batch_size: int = 64,
     num_threads: int | None = None,
     truncation: str | None = None,
+    precision: str = "auto",
 ) -> dict:
     """Score a model folder (or run directory) on labelled data.
 
@@ -86,12 +87,15 @@ def evaluate_model(
         data_cfg: which data (``test_file`` if set, else the dataset's test split; the
             ``test_size`` subset is drawn with ``data_cfg.split_seed``).
         truncation: override the model's truncation (``head``, ``head_tail`` or ``chunks``).
+        precision: torch precision, ``auto`` | ``fp32`` | ``bf16`` (as in ``predict``).
 
     Returns:
-        {"model", "data", "metrics", "by_length", "confident_mistakes", "throughput"}
+        {"model", "model_settings", "inference", "data", "metrics", "truncated_share",
+        "by_length", "confident_mistakes", "throughput"}
     """
     from reviewsense.data import load_eval_split
     from reviewsense.inference.predictor import Predictor
+    from reviewsense.progress import LogProgress
 
     model_dir = rundir.resolve_model_dir(model_or_run)
     split, skipped = load_eval_split(data_cfg)
@@ -99,17 +103,20 @@ def evaluate_model(
         model_dir,
         backend=backend,
         num_threads=num_threads,
+        precision=precision,
         batch_size=batch_size,
         truncation=truncation,
     )
+    progress = LogProgress("evaluate", len(split), logger=log)
     t0 = time.perf_counter()
-    preds = predictor.predict(split.texts)
+    preds = predictor.predict_many(split.texts, on_progress=progress.update)
     seconds = time.perf_counter() - t0
     prob_pos = np.array([p.prob_positive for p in preds])
     m = binary_metrics(split.labels, prob_pos)
     return {
         "model": str(model_dir),
         "model_settings": predictor.settings.to_dict(),
+        "inference": {"backend": predictor.backend, "precision": predictor.precision},
         "data": {"source": split.source, "n": len(split), "skipped": len(skipped)},
         "metrics": m,
         "truncated_share": float(np.mean([p.truncated for p in preds])) if preds else 0.0,

@@ -41,9 +41,13 @@ def run_dir(tiny_bert, review_files, tmp_path_factory) -> Path:
 
 def test_evaluate_writes_json_report(run_dir, review_files, tmp_path):
     out = tmp_path / "reports" / "report.json"
-    r = cli("evaluate", run_dir, "--test-file", review_files["test"], "--output", out)
+    r = cli(
+        "evaluate", run_dir, "--test-file", review_files["test"], "--output", out,
+        "--precision", "fp32",
+    )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert "Traceback" not in r.stderr
+    assert "evaluate 64/64 (100%)" in r.stderr  # progress with rate and time, in the log
     assert "accuracy 95% CI" in r.stdout and "report written to" in r.stdout
     report = json.loads(out.read_text())
     m = report["metrics"]
@@ -58,6 +62,7 @@ def test_evaluate_writes_json_report(run_dir, review_files, tmp_path):
     assert report["model"] == str(run_dir / rundir.MODEL_DIR)
     assert report["model_settings"]["max_length"] == 160
     assert report["model_settings"]["truncation"] == "head_tail"
+    assert report["inference"] == {"backend": "torch", "precision": "fp32"}
     assert sum(b["n"] for b in report["by_length"]) == 64
     assert len(report["confident_mistakes"]) <= 20
 

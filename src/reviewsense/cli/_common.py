@@ -1,4 +1,5 @@
-"""Flags shared by several commands (data selection, preset/config overrides)."""
+"""Flags shared by several commands: data selection, inference options, service model options,
+preset/config overrides. Each flag is declared here once, with its help."""
 
 from __future__ import annotations
 
@@ -87,3 +88,55 @@ def parse_set(pairs: list[str] | None) -> dict:
             raise ConfigError(f"--set expects key=value, got {pair!r}")
         out[key.strip()] = value.strip()
     return out
+
+
+def add_inference_arguments(
+    p: argparse.ArgumentParser, *, batch_size: int = 32, threads: bool = True
+) -> None:
+    """--backend, --precision, --batch-size (and --threads) for the commands that run a
+    :class:`~reviewsense.inference.Predictor` on files: predict, evaluate, score."""
+    from reviewsense.inference.backends import BACKENDS
+
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="auto: the folder's own format (an OpenVINO/ONNX export, else PyTorch)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="torch: auto = bf16 where this CPU has a fast bf16 path (AMX / avx512_bf16)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=batch_size,
+        metavar="N",
+        help=f"texts per forward pass (default {batch_size})",
+    )
+    if threads:
+        p.add_argument("--threads", type=int, metavar="N", help="intra-op threads")
+
+
+def add_service_model_arguments(p: argparse.ArgumentParser) -> None:
+    """--db, --threshold, --num-threads, --backend: what ``serve`` and ``consume`` share. No
+    defaults here: unset flags fall back to the environment, then ``ServiceSettings``."""
+    from reviewsense.inference.backends import BACKENDS
+
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="database: sqlite:///FILE (default sqlite:///reviewsense.db) or "
+        "postgresql://user:pass@host/db (env REVIEWSENSE_DB_URL)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        metavar="P",
+        help="flag reviews with P(negative) >= P (default: the model folder's threshold, "
+        "set by `reviewsense threshold`; 0.5 when it has none)",
+    )
+    p.add_argument("--num-threads", type=int, help="torch intra-op threads")
+    p.add_argument("--backend", choices=BACKENDS, help="inference backend (default auto)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from reviewsense.inference.backends import BACKENDS
+from reviewsense.cli._common import add_service_model_arguments
 
 HELP = "consume review events from a Redis stream: score, store and flag them exactly once"
 
@@ -26,12 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stream", default="reviews", help="stream of review events")
     parser.add_argument("--group", default="reviewsense", help="consumer group (shared work)")
     parser.add_argument("--consumer", help="this consumer's name in the group (default host-pid)")
-    parser.add_argument(
-        "--db",
-        metavar="URL",
-        help="database: sqlite:///FILE (default sqlite:///reviewsense.db) or "
-        "postgresql://user:pass@host/db (env REVIEWSENSE_DB_URL)",
-    )
+    add_service_model_arguments(parser)
     parser.add_argument("--batch-size", type=int, help="events per read and model call (32)")
     parser.add_argument(
         "--claim-idle",
@@ -55,11 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metrics-port", type=int, help="serve Prometheus /metrics on 127.0.0.1:PORT"
     )
-    parser.add_argument(
-        "--threshold", type=float, metavar="P", help="flag P(negative) >= P (default: model's)"
-    )
-    parser.add_argument("--num-threads", type=int, help="torch intra-op threads")
-    parser.add_argument("--backend", choices=BACKENDS, help="inference backend (default auto)")
 
 
 def build_config(args: argparse.Namespace, max_text_chars: int):

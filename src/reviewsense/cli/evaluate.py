@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from reviewsense.cli._common import add_data_arguments, data_overrides
-from reviewsense.inference.backends import BACKENDS
+from reviewsense.cli._common import add_data_arguments, add_inference_arguments, data_overrides
 
 HELP = "evaluate a trained model (run directory or model folder) on labelled reviews"
 
@@ -18,9 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "checkpoint-N): the run's truncation settings are used",
     )
     p.add_argument("--output", help="write the full report as JSON here")
-    p.add_argument("--backend", choices=BACKENDS, default="auto")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--threads", type=int)
+    add_inference_arguments(p, batch_size=64)
     p.add_argument(
         "--seed",
         type=int,
@@ -58,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         args.model,
         cfg.data,
         backend=args.backend,
+        precision=args.precision,
         batch_size=args.batch_size,
         num_threads=args.threads,
         truncation=args.truncation,

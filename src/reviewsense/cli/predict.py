@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from reviewsense.inference.backends import BACKENDS
+from reviewsense.cli._common import add_inference_arguments
 
 HELP = "predict review sentiment (texts on the command line, or --input FILE --output FILE)"
 
@@ -49,25 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", "-i", metavar="FILE", help="file of reviews to score")
     parser.add_argument("--output", "-o", metavar="FILE", help="where to write the scored rows")
     parser.add_argument("--text-column", metavar="NAME", help="column with the review text")
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="auto",
-        help="auto: the folder's own format (an OpenVINO/ONNX export, else PyTorch)",
-    )
-    parser.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "bf16"),
-        default="auto",
-        help="auto: bf16 where this CPU has a fast bf16 path (AMX / avx512_bf16), else fp32",
-    )
+    add_inference_arguments(parser)
     parser.add_argument(
         "--compile",
         action="store_true",
         help="torch.compile the model (torch backend; faster once each shape has compiled)",
     )
-    parser.add_argument("--threads", type=int, metavar="N", help="intra-op threads")
-    parser.add_argument("--batch-size", type=int, default=32, metavar="N")
     parser.add_argument(
         "--truncation",
         choices=TRUNCATIONS,

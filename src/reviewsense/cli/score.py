@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reviewsense.inference.backends import BACKENDS
+from reviewsense.cli._common import add_inference_arguments
 
 HELP = "batch-score review files into a Parquet dataset (--engine local or ray), resumable"
 
@@ -37,7 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-columns", metavar="A,B", default="", help="input columns to copy to the output"
     )
-    parser.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts per pass")
     parser.add_argument(
         "--block-rows", type=int, default=4096, metavar="N", help="rows per output file"
     )
@@ -50,18 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="intra-op threads per Predictor (default: local all cores, Ray min(4, CPUs))",
     )
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="auto",
-        help="Predictor backend (auto: onnx for an exported folder, else torch)",
-    )
-    parser.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "bf16"),
-        default="auto",
-        help="torch precision (auto: bf16 where the CPU has a fast bf16 path)",
-    )
+    add_inference_arguments(parser, threads=False)  # threads: --threads-per-actor
 
 
 def _config(args: argparse.Namespace):

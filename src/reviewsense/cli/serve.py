@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from reviewsense.inference.backends import BACKENDS
+from reviewsense.cli._common import add_service_model_arguments
 
 HELP = "run the review service: store, classify and flag reviews; live dashboard at /"
 
@@ -14,21 +14,9 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_dir", metavar="MODEL_DIR", help="model folder or run directory")
-    parser.add_argument(
-        "--db",
-        metavar="URL",
-        help="database: sqlite:///FILE (default sqlite:///reviewsense.db) or "
-        "postgresql://user:pass@host/db (env REVIEWSENSE_DB_URL)",
-    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    parser.add_argument(
-        "--threshold",
-        type=float,
-        metavar="P",
-        help="flag reviews with P(negative) >= P (default: the model folder's threshold, "
-        "set by `reviewsense threshold`; 0.5 when it has none)",
-    )
+    add_service_model_arguments(parser)
     parser.add_argument("--batch-max", type=int, help="texts per inference batch (default 32)")
     parser.add_argument(
         "--batch-wait-ms",
@@ -42,8 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-batch-reviews", type=int, help="reviews per POST /v1/reviews (default 256)"
     )
     parser.add_argument("--max-body-bytes", type=int, help="largest request body (default 2000000)")
-    parser.add_argument("--num-threads", type=int, help="torch intra-op threads")
-    parser.add_argument("--backend", choices=BACKENDS, help="inference backend (default auto)")
     parser.add_argument("--access-log", action="store_true", help="log every request")
 
 
