@@ -15,7 +15,8 @@
 7. ``_write_outputs`` — predictions, ``metrics.json``, ``environment.json``, analysis, ``DONE``.
 
 Works unchanged under ``torchrun`` (DDP, gloo on CPU / nccl on GPU): the Trainer shards the
-batches, and only rank 0 writes files and scores the test set. Checkpoint safety lives in :mod:`reviewsense.checkpoints`.
+batches, and only rank 0 writes files and scores the test set. Checkpoint safety lives in
+:mod:`reviewsense.checkpoints`.
 """
 
 from __future__ import annotations
@@ -105,6 +106,16 @@ class _Fit:
     best: dict  # metrics.json -> best: the chosen evaluation, its reason and noise band
 
 
+@dataclass
+class _Scores:
+    """P(positive) of the saved model folder per split, and the test split's truncated share
+    (the test split is tokenized only by the Predictor, so its share is measured there)."""
+
+    val: np.ndarray  # (n_val,)
+    test: np.ndarray | None  # (n_test,)
+    test_truncated: float | None
+
+
 # -- helpers -------------------------------------------------------------------------------------
 def default_output_dir(cfg: RunConfig) -> Path:
     from reviewsense.settings import get_settings
@@ -147,8 +158,8 @@ def run_training(
         result = TrainResult(run_dir=run.run_dir)
         if run.main:
             _save_model(run, trainer, inputs.tokenizer)
-            val_probs, test_probs = _score_splits(run, inputs.bundle)
-            result.metrics = _write_outputs(run, trainer, inputs, fit, val_probs, test_probs)
+            scores = _score_splits(run, inputs.bundle)
+            result.metrics = _write_outputs(run, trainer, inputs, fit, scores)
         return result
     finally:
         if handler is not None:
@@ -197,13 +208,13 @@ def _prepare_inputs(run: _Run) -> _Inputs:
     model, tokenizer = load_for_training(
         run.cfg.model, attention_dropout=run.cfg.train.attention_dropout
     )
-    splits = (("train", bundle.train), ("val", bundle.val), ("test", bundle.test))
+    # The test split is tokenized once, by the Predictor that scores it (_score_splits).
+    splits = (("train", bundle.train), ("val", bundle.val))
     enc = {
         name: tokenize_cached(
             tokenizer, split.texts, d.max_length, d.truncation, desc=f"tokenizing {name}"
         )
         for name, split in splits
-        if split is not None
     }
     for name, e in enc.items():
         share = 100 * float(np.mean(e["truncated"])) if e["truncated"] else 0.0
@@ -323,8 +334,8 @@ def _fit(run: _Run, trainer, recorder, resume: bool) -> _Fit:
     return _Fit(out.training_loss, train_time, resume_from, best)
 
 
-def _score_splits(run: _Run, bundle) -> tuple[np.ndarray, np.ndarray | None]:
-    """P(positive) of the saved model folder on validation and (once) on test: (n_val,), (n_test,).
+def _score_splits(run: _Run, bundle) -> _Scores:
+    """P(positive) of the saved model folder on validation and (once) on test.
 
     Scored with the inference code ``predict`` uses (torch backend, the run's precision), so
     the test figures are what the shipped folder gives, with progress and ETA in the log.
@@ -339,15 +350,26 @@ def _score_splits(run: _Run, bundle) -> tuple[np.ndarray, np.ndarray | None]:
         precision=precision,
         num_threads=run.threads or None,
     )
-    probs: list[np.ndarray | None] = []
-    for name, split in (("validation", bundle.val), ("test", bundle.test)):
-        if split is None:
-            probs.append(None)
-            continue
+
+    def score(name: str, split) -> tuple[np.ndarray, float]:
         progress = LogProgress(f"{name} pass", len(split), logger=log)
         preds = predictor.predict_many(split.texts, on_progress=progress.update)
-        probs.append(np.array([p.prob_positive for p in preds], dtype=np.float64))
-    return probs[0], probs[1]
+        truncated = float(np.mean([p.truncated for p in preds])) if preds else 0.0
+        return np.array([p.prob_positive for p in preds], dtype=np.float64), truncated
+
+    val, _ = score("validation", bundle.val)
+    if bundle.test is None:
+        return _Scores(val, None, None)
+    test, share = score("test", bundle.test)
+    s = predictor.settings
+    log.info(
+        "test: %d reviews, %.1f%% truncated at %d tokens (%s)",
+        len(test),
+        100 * share,
+        s.max_length,
+        s.truncation,
+    )
+    return _Scores(val, test, share)
 
 
 def _save_model(run: _Run, trainer, tokenizer) -> None:
@@ -397,35 +419,38 @@ def _train_facts(run: _Run, state, fit: _Fit) -> dict:
     }
 
 
-def _run_metrics(run: _Run, trainer, inputs: _Inputs, fit: _Fit, val_probs, test_probs) -> dict:
+def _run_metrics(run: _Run, trainer, inputs: _Inputs, fit: _Fit, scores: _Scores) -> dict:
     """The ``metrics.json`` document (layout: docs/CONTRACTS.md)."""
     b, state = inputs.bundle, trainer.state
     history = validation_history(state.log_history)
+    truncated = {k: float(np.mean(e["truncated"])) for k, e in inputs.enc.items()}
+    if scores.test_truncated is not None:
+        truncated["test"] = scores.test_truncated
     return {
         "validation": history,
         "best": fit.best,
-        "best_validation": binary_metrics(b.val.labels, val_probs),
-        "test": binary_metrics(b.test.labels, test_probs) if test_probs is not None else None,
+        "best_validation": binary_metrics(b.val.labels, scores.val),
+        "test": binary_metrics(b.test.labels, scores.test) if scores.test is not None else None,
         "data": {
             "train": len(b.train),
             "val": len(b.val),
             "test": len(b.test) if b.test is not None else 0,
             "skipped": len(b.skipped),
             "train_test_overlap": b.overlap,
-            "truncated_share": {k: float(np.mean(e["truncated"])) for k, e in inputs.enc.items()},
+            "truncated_share": truncated,
         },
         "train": _train_facts(run, state, fit),
     }
 
 
-def _write_outputs(run: _Run, trainer, inputs: _Inputs, fit: _Fit, val_probs, test_probs) -> dict:
+def _write_outputs(run: _Run, trainer, inputs: _Inputs, fit: _Fit, scores: _Scores) -> dict:
     """Everything rank 0 writes after training; returns the metrics."""
     b = inputs.bundle
     trainer.state.save_to_json(str(run.run_dir / rundir.TRAINER_STATE))
-    write_predictions(run.run_dir / rundir.VAL_PREDICTIONS, b.val, val_probs)
-    if test_probs is not None:
-        write_predictions(run.run_dir / rundir.TEST_PREDICTIONS, b.test, test_probs)
-    metrics = _run_metrics(run, trainer, inputs, fit, val_probs, test_probs)
+    write_predictions(run.run_dir / rundir.VAL_PREDICTIONS, b.val, scores.val)
+    if scores.test is not None:
+        write_predictions(run.run_dir / rundir.TEST_PREDICTIONS, b.test, scores.test)
+    metrics = _run_metrics(run, trainer, inputs, fit, scores)
     write_json(run.run_dir / rundir.METRICS_JSON, metrics)
     keys = ("wall_time_s", "train_time_s", "examples_per_s", "peak_rss_mb", "peak_gpu_mb")
     env = environment_facts(run.precision, run.threads) | {k: metrics["train"][k] for k in keys}

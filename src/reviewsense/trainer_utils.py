@@ -9,6 +9,8 @@ import shutil
 import time
 from pathlib import Path
 
+from reviewsense.progress import eta_text
+
 log = logging.getLogger(__name__)
 
 PAD_MULTIPLE = 16  # same padding as `train`: AMX/tensor-core sized, few distinct shapes
@@ -70,7 +72,7 @@ def progress_callback(what: str):
                 100 * state.global_step / max(state.max_steps, 1),
                 logs["loss"],
                 f"{rate:.2f}" if rate else "-",
-                time.strftime("%H:%M:%S", time.gmtime(left)) if left is not None else "-",
+                eta_text(left),
             )
 
     return Progress()
