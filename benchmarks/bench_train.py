@@ -216,38 +216,57 @@ def process_speed(max_length: int, rounds: int, steps: int, batch: int) -> list[
 
 
 # -- accuracy: `reviewsense train` per (variant, seed), resumable ------------------------------
-def accuracy_variants() -> dict[str, list[str]]:
-    """name -> extra `reviewsense train` flags; the user's way spelled out in full."""
+# folder -> (name, extra flags) for the accuracy part; the ablations each undo one default.
+ABLATIONS = {
+    "default_attn_dropout_0.1": (
+        "default, attention dropout 0.1 (the checkpoint's)",
+        ["--set", "attention_dropout=null"],
+    ),
+    "default_random_batches": (
+        "default, random batches (group_by_length=false)",
+        ["--set", "group_by_length=false"],
+    ),
+    "default_fp32": ("default, fp32 (dynamic padding, length-grouped)", ["--precision", "fp32"]),
+}
+
+
+def accuracy_variants() -> dict[str, tuple[str, list[str]]]:
+    """folder -> (name, extra `reviewsense train` flags); the user's way spelled out in full."""
     from reviewsense.config import known_keys
 
     user = ["--precision", "fp32", "--set", "dynamic_padding=false"]
     user += ["--set", "group_by_length=false"]
     if "attention_dropout" in known_keys():  # the checkpoint's 0.1, as the user trained
         user += ["--set", "attention_dropout=null"]
-    return {USER: user, DEFAULT: []}
+    return {"user": (USER, user), "default": (DEFAULT, []), **ABLATIONS}
+
+
+def _train_cmd(args, out: Path, seed: int, flags: list[str]) -> list[str]:
+    cmd = [sys.executable, "-m", "reviewsense", "train"]
+    if (out / "config.yaml").is_file():  # interrupted: continue from its checkpoint
+        return cmd + ["--resume", str(out)]
+    cmd += ["--preset", "offline", "--train-size", str(args.train_size)]
+    cmd += ["--val-size", str(args.val_size), "--test-size", str(args.test_size)]
+    cmd += ["--epochs", str(args.epochs), "--max-length", str(args.max_length[0])]
+    return cmd + ["--seed", str(seed), "--no-analysis", "--output", str(out), *flags]
 
 
 def accuracy(args) -> dict:
-    """Train every (variant, seed) not yet done; return variants + the paired comparison."""
+    """Train every (variant, seed) not yet done; return variants + the paired comparisons."""
     import numpy as np
     import pandas as pd
 
+    variants = accuracy_variants()
     runs: dict[str, dict[int, Path]] = {}
-    for name, flags in accuracy_variants().items():
+    for folder in ["user", "default", *args.ablations]:
+        name, flags = variants[folder]
         for seed in range(args.seeds):
-            out = Path(args.out) / ("user" if name == USER else "default") / f"seed{seed}"
+            out = Path(args.out) / folder / f"seed{seed}"
             runs.setdefault(name, {})[seed] = out
             if (out / "metrics.json").is_file():
                 log.info("done already: %s", out)
                 continue
-            cmd = [sys.executable, "-m", "reviewsense", "train"]
-            if (out / "config.yaml").is_file():  # interrupted: continue from its checkpoint
-                cmd += ["--resume", str(out)]
-            else:
-                cmd += ["--preset", "offline", "--train-size", str(args.train_size)]
-                cmd += ["--val-size", str(args.val_size), "--test-size", str(args.test_size)]
-                cmd += ["--epochs", str(args.epochs), "--max-length", str(args.max_length[0])]
-                cmd += ["--seed", str(seed), "--no-analysis", "--output", str(out), *flags]
+            cmd = _train_cmd(args, out, seed, flags)
             log.info("running %s", " ".join(cmd))
             subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ})
     rows, preds = [], {}
@@ -267,11 +286,17 @@ def accuracy(args) -> dict:
                 "per_seed_test_accuracy": [ms[s]["test"]["accuracy"] for s in sorted(ms)],
             }
         )
-    return {"variants": rows, "paired": _paired(preds[DEFAULT], preds[USER])}
+    paired = {"default": _paired(preds[DEFAULT], preds[USER])}
+    for folder in args.ablations:
+        name = variants[folder][0]
+        paired[f"{folder} - user"] = _paired(preds[name], preds[USER], name)
+        paired[f"{folder} - default"] = _paired(preds[name], preds[DEFAULT], name, DEFAULT)
+    return {"variants": rows, "paired": paired["default"], "paired_ablations": paired}
 
 
-def _paired(default: dict, user: dict) -> dict:
-    """Test accuracy, default - user: seed t-interval and cluster bootstrap over reviews."""
+def _paired(default: dict, user: dict, a: str = DEFAULT, b: str = USER) -> dict:
+    """Test accuracy, ``a`` - ``b``: seed t-interval, cluster bootstrap and sign-flip over
+    reviews (the argument names keep the default-vs-user reading of the main comparison)."""
     import numpy as np
 
     from reviewsense.sweep import stats as st
@@ -294,7 +319,7 @@ def _paired(default: dict, user: dict) -> dict:
         vp[idx, j], bp[idx, j], present[idx, j] = d["prediction_d"], d["prediction_u"], True
     data = st.PairedData(labels=labels, base_pred=bp, var_pred=vp, present=present)
     return {
-        "metric": "test accuracy, reviewsense default - user's way",
+        "metric": f"test accuracy, {a} - {b}",
         "per_seed": deltas,
         "seed_t_interval": st.t_interval(np.asarray(deltas)).to_dict(),
         "review_cluster_bootstrap": st.paired_bootstrap(data).to_dict(),
@@ -340,6 +365,13 @@ def main() -> None:
     ap.add_argument("--val-size", type=int, default=500, help="accuracy: validation reviews")
     ap.add_argument("--test-size", type=int, default=2000, help="accuracy: test reviews")
     ap.add_argument("--out", default="runs/bench-train", help="accuracy: run directories")
+    ap.add_argument(
+        "--ablations",
+        nargs="*",
+        default=[],
+        choices=sorted(ABLATIONS),
+        help="accuracy: also train these variants (each undoes one default) and pair them",
+    )
     ap.add_argument("--json", type=Path, help="write variants, speedup and environment here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")

@@ -220,7 +220,7 @@ def profile_trainer(
     model, tokenizer = load_model(attention_dropout)
     feats = [f for b in recipe_batches(tokenizer, max_length, batch_size, 50) for f in b]
     enc = {"input_ids": [f["input_ids"] for f in feats]}
-    ds = build_dataset(enc, [f["labels"] for f in feats]).remove_columns(["order"])
+    ds = build_dataset(enc, [f["labels"] for f in feats])
     prof = profile(activities=[ProfilerActivity.CPU], with_stack=False)
     window: dict = {}
 

@@ -132,24 +132,17 @@ LABELS = [1, 0, 1, 0, 1]
 def test_build_dataset_keeps_order():
     ds = features.build_dataset(ENCODED, LABELS)
     assert len(ds) == 5
-    assert ds["order"] == [0, 1, 2, 3, 4]
     assert ds["input_ids"] == ENCODED["input_ids"]
     assert ds["labels"] == LABELS
     assert ds["length"] == [5, 2, 4, 3, 3]
 
 
-def test_build_dataset_sort_by_length_maps_back():
+def test_build_dataset_sort_by_length_keeps_rows_whole():
     ds = features.build_dataset(ENCODED, LABELS, sort_by_length=True)
     assert ds["length"] == [2, 3, 3, 4, 5]
-    assert ds["order"] == [1, 3, 4, 2, 0]  # ties keep their original order
-    for j, i in enumerate(ds["order"]):
-        assert ds["input_ids"][j] == ENCODED["input_ids"][i]
-        assert ds["labels"][j] == LABELS[i]
-    # mapping predictions back through `order` restores the input order
-    restored = [None] * 5
-    for j, i in enumerate(ds["order"]):
-        restored[i] = ds["input_ids"][j]
-    assert restored == ENCODED["input_ids"]
+    order = [1, 3, 4, 2, 0]  # ties keep their original order
+    assert ds["input_ids"] == [ENCODED["input_ids"][i] for i in order]
+    assert ds["labels"] == [LABELS[i] for i in order]  # each row keeps its own label
 
 
 def test_build_dataset_labels_are_ints():
@@ -157,4 +150,4 @@ def test_build_dataset_labels_are_ints():
 
     ds = features.build_dataset(ENCODED, np.array(LABELS, dtype=np.int8))
     assert ds["labels"] == LABELS
-    assert set(ds.column_names) == {"input_ids", "labels", "length", "order"}
+    assert set(ds.column_names) == {"input_ids", "labels", "length"}

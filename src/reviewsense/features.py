@@ -104,10 +104,10 @@ def tokenize_cached(
 
 
 def build_dataset(encoded: dict[str, list], labels: Sequence[int], sort_by_length: bool = False):
-    """A ``datasets.Dataset`` with input_ids, labels, length (and ``order`` = original index).
+    """A ``datasets.Dataset`` with input_ids, labels and length (tokens per row).
 
     ``sort_by_length`` orders rows by length for evaluation: batches of similar length waste
-    little padding. Predictions are mapped back through the ``order`` column.
+    little padding. Each row keeps its label, so metrics need no mapping back.
     """
     from datasets import Dataset
 
@@ -121,6 +121,5 @@ def build_dataset(encoded: dict[str, list], labels: Sequence[int], sort_by_lengt
             "input_ids": [encoded["input_ids"][i] for i in order],
             "labels": [int(labels[i]) for i in order],
             "length": [lengths[i] for i in order],
-            "order": order,
         }
     )
