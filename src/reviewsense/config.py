@@ -87,7 +87,7 @@ class TrainConfig:
     save_total_limit: int = 2  # checkpoints kept: the last + the one selection.py chose
     # patience in evaluations without an improvement beyond the paired noise band; None = off
     early_stopping: int | None = None
-    group_by_length: bool = True  # length-grouped batches: less padding
+    group_by_length: bool = True  # length-bucketed batches in random order: less padding
     dynamic_padding: bool = True  # pad per batch (False = pad every review to max_length)
     num_threads: int | None = None  # None = physical cores
     gradient_accumulation_steps: int = 1

@@ -30,7 +30,12 @@ from reviewsense import rundir
 from reviewsense.errors import ConfigError, ModelError, ReviewsenseError
 from reviewsense.jsonio import write_json
 from reviewsense.runtime import PRECISIONS
-from reviewsense.trainer_utils import pad_batch, progress_callback, training_arguments
+from reviewsense.trainer_utils import (
+    pad_batch,
+    progress_callback,
+    training_arguments,
+    with_length_buckets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +197,7 @@ def _trainer_class():
             )
             return (loss, out) if return_outputs else loss
 
-    return DistillTrainer
+    return with_length_buckets(DistillTrainer)
 
 
 def collate(features: list[dict], pad_id: int) -> dict:

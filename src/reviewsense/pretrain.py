@@ -33,6 +33,7 @@ from reviewsense.trainer_utils import (
     perplexity,
     progress_callback,
     training_arguments,
+    with_length_buckets,
 )
 from reviewsense.unlabelled import (
     IMDB_UNSUPERVISED,
@@ -344,7 +345,7 @@ def _make_trainer(cfg, model, tokenizer, collator, datasets, precision: str, ckp
         save_strategy="steps",
         save_steps=cfg.eval_steps,
     )
-    return Trainer(
+    return with_length_buckets(Trainer)(
         model=model,
         args=args,
         train_dataset=datasets[0],

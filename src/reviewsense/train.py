@@ -293,7 +293,10 @@ def _build_trainer(run: _Run, inputs: _Inputs):
 
     t = run.cfg.train
     if t.group_by_length:
-        log.info("length-grouped batches (less padding); dynamic padding=%s", t.dynamic_padding)
+        log.info(
+            "length-bucketed batches in random order (less padding); dynamic padding=%s",
+            t.dynamic_padding,
+        )
     recorder = EvalRecorder(run.ckpt_dir, write=run.main)
     keeper = CheckpointKeeper(recorder, model_settings(run.cfg), keep=t.save_total_limit - 1)
     callbacks = [recorder, keeper, progress_callback("train")]  # step/total + ETA in the log
@@ -466,6 +469,8 @@ def _sorted_eval_trainer_class():
     from torch.utils.data import SequentialSampler
     from transformers import Trainer
 
+    from reviewsense.trainer_utils import with_length_buckets
+
     class SortedEvalTrainer(Trainer):
         """Evaluates in dataset order.
 
@@ -479,4 +484,4 @@ def _sorted_eval_trainer_class():
                 return None  # the distributed sampler keeps order; gather restores it
             return SequentialSampler(eval_dataset)
 
-    return SortedEvalTrainer
+    return with_length_buckets(SortedEvalTrainer)
