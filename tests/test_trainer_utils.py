@@ -50,31 +50,56 @@ def test_length_bucket_order_is_a_permutation_of_homogeneous_batches_in_random_o
     assert 0.3 < falls / (len(maxima) - 1) < 0.7
 
 
-def test_trainer_with_length_buckets_uses_them_only_for_group_by_length(tmp_path):
+def test_trainer_with_length_buckets_feeds_them_to_training_only_for_group_by_length(tmp_path):
+    """Through the real DataLoader path: the Trainer drops the unused "length" column before it
+    asks for the sampler, so the lengths must come from the token ids."""
     import datasets
+    import torch
     from transformers import Trainer, TrainingArguments
 
     from reviewsense.trainer_utils import with_length_buckets
 
-    ds = datasets.Dataset.from_dict({"input_ids": [[1] * n for n in range(1, 41)]})
-    ds = ds.add_column("length", list(range(1, 41)))
-    cls = with_length_buckets(Trainer)
-    assert cls.__name__ == "Trainer"
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Linear(1, 1)
 
-    def sampler(strategy):
+        def forward(self, input_ids=None, labels=None):  # "length" is not an input
+            return {"loss": self.w(input_ids.float()).mean()}
+
+    n = 16 * 8 * 3
+    ds = datasets.Dataset.from_dict(
+        {
+            "input_ids": [[1] * (1 + (i * 37) % 200) for i in range(n)],
+            "labels": [0] * n,
+            "length": [1 + (i * 37) % 200 for i in range(n)],
+        }
+    )
+
+    def batch_lengths(strategy: str) -> list[list[int]]:
         args = TrainingArguments(
             str(tmp_path),
-            per_device_train_batch_size=4,
+            per_device_train_batch_size=8,
             train_sampling_strategy=strategy,
             use_cpu=True,
             report_to="none",
         )
-        import torch
+        trainer = with_length_buckets(Trainer)(
+            model=Model(),
+            args=args,
+            train_dataset=ds,
+            data_collator=lambda rows: {"n": torch.tensor([len(r["input_ids"]) for r in rows])},
+        )
+        assert type(trainer).__name__ == "Trainer"
+        return [b["n"].tolist() for b in trainer.get_train_dataloader()]
 
-        trainer = cls(model=torch.nn.Linear(1, 1), args=args, train_dataset=ds)
-        return trainer._get_train_sampler()
-
-    bucketed = sampler("group_by_length")
-    assert type(bucketed).__name__ == "LengthBuckets" and len(bucketed) == 40
-    assert sorted(bucketed) == list(range(40))
-    assert type(sampler("random")).__name__ == "RandomSampler"
+    bucketed = batch_lengths("group_by_length")
+    assert sorted(x for b in bucketed for x in b) == sorted(ds["length"])
+    spread = [max(b) - min(b) for b in bucketed]
+    assert sum(spread) / len(spread) < 20  # similar lengths (random batches: ~150)
+    maxima = [max(b) for b in bucketed]
+    falls = sum(a >= b for a, b in zip(maxima, maxima[1:], strict=False)) / (len(maxima) - 1)
+    # batch order random, not swept long to short (the Trainer's own sampler: 0.94 here)
+    assert 0.2 < falls < 0.8
+    shuffled = batch_lengths("random")
+    assert sum(max(b) - min(b) for b in shuffled) / len(shuffled) > 60

@@ -73,12 +73,18 @@ def with_length_buckets(trainer_cls):
     class LengthBucketTrainer(trainer_cls):
         def _get_train_sampler(self, train_dataset=None):
             ds = self.train_dataset if train_dataset is None else train_dataset
-            column = self.args.length_column_name
-            if self.args.train_sampling_strategy != "group_by_length" or column not in getattr(
-                ds, "column_names", ()
-            ):
+            columns = getattr(ds, "column_names", None) or ()
+            if self.args.train_sampling_strategy != "group_by_length":
                 return super()._get_train_sampler(train_dataset)
-            return LengthBuckets(list(ds[column]), self.args.train_batch_size)
+            # The Trainer drops columns the model does not take (our "length" among them)
+            # before it asks for the sampler, so the lengths usually come from the token ids.
+            if self.args.length_column_name in columns:
+                lengths = list(ds[self.args.length_column_name])
+            elif "input_ids" in columns:
+                lengths = [len(ids) for ids in ds["input_ids"]]
+            else:
+                return super()._get_train_sampler(train_dataset)
+            return LengthBuckets(lengths, self.args.train_batch_size)
 
     LengthBucketTrainer.__name__ = LengthBucketTrainer.__qualname__ = trainer_cls.__name__
     return LengthBucketTrainer

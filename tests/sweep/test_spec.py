@@ -78,6 +78,14 @@ def test_shipped_sweep_files_are_valid(tmp_path):
     assert {(r.cfg.data.train_size, r.cfg.data.test_size) for r in offline.runs} == {(2000, 5000)}
 
 
+def test_shipped_truncation_sweep_compares_head_with_head_tail_at_256(tmp_path):
+    plan = sweep.plan_sweep(sweep.load_sweep_file("truncation_offline"), tmp_path / "t")
+    by = {r.variant: r.cfg.data for r in plan.runs}
+    assert (by["head_tail_256"].truncation, by["head_256"].truncation) == ("head_tail", "head")
+    assert {d.max_length for d in by.values()} == {256}
+    assert plan.spec.baseline_name == "head_tail_256" and len(plan.seeds) == 3
+
+
 def test_presets_still_load():
     # The shipped sweep files build on these presets.
     assert config_mod.load_preset("offline").model == "minilm"
