@@ -226,7 +226,7 @@ ABLATIONS = {
         "default, random batches (group_by_length=false)",
         ["--set", "group_by_length=false"],
     ),
-    "default_fp32": ("default, fp32 (dynamic padding, length-grouped)", ["--precision", "fp32"]),
+    "default_fp32": ("default, fp32 (dynamic padding, length buckets)", ["--precision", "fp32"]),
 }
 
 
