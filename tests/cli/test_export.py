@@ -34,7 +34,9 @@ def test_export_then_predict(model_dir, tmp_path, capsys):
 
 
 def test_verification_failure_exits_2(model_dir, tmp_path, capsys, monkeypatch):
-    strict = export_mod.Tolerance(max_abs_diff=-1.0, mean_abs_diff=1.0, min_label_agreement=0.0)
+    strict = export_mod.Tolerance(
+        dp_limit=-1.0, dp_quantile=1.0, mean_abs_diff=1.0, min_label_agreement=0.0
+    )
     monkeypatch.setitem(export_mod.TOLERANCES, "fp32", strict)
     assert main(["export", str(model_dir), "--output", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -11,7 +11,7 @@ from reviewsense import rundir
 from reviewsense.errors import ModelError
 from reviewsense.inference import Predictor
 from reviewsense.inference import export as export_mod
-from reviewsense.inference.export import REPORT_FILE, Tolerance, compare, export_onnx
+from reviewsense.inference.export import REPORT_FILE, TOLERANCES, Tolerance, compare, export_onnx
 
 TEXTS = ["Loved it.", "Hated it.", "An uneven film with a great final act. " * 20, "meh"]
 
@@ -53,7 +53,7 @@ def test_int8_round_trip(minilm, tmp_path):
 
 
 def test_verification_failure_is_loud(tiny_bert, tmp_path, monkeypatch):
-    strict = Tolerance(max_abs_diff=-1.0, mean_abs_diff=1.0, min_label_agreement=0.0)
+    strict = Tolerance(dp_limit=-1.0, dp_quantile=1.0, mean_abs_diff=1.0, min_label_agreement=0.0)
     monkeypatch.setitem(export_mod.TOLERANCES, "fp32", strict)
     out = tmp_path / "onnx"
     with pytest.raises(ModelError, match="outside tolerance"):
@@ -76,7 +76,7 @@ def test_output_must_be_new_or_overwritten(tiny_bert, tmp_path):
 
 
 def test_compare_counts_only_decisive_flips():
-    tol = Tolerance(max_abs_diff=0.1, mean_abs_diff=0.1, min_label_agreement=0.95)
+    tol = Tolerance(dp_limit=0.1, dp_quantile=1.0, mean_abs_diff=0.1, min_label_agreement=0.95)
     ref = [0.9, 0.1, 0.52, 0.48]
     m, failures = compare(ref, [0.88, 0.12, 0.47, 0.55], tol)  # flips only near 0.5
     assert failures == []
@@ -84,6 +84,24 @@ def test_compare_counts_only_decisive_flips():
     _, failures = compare(ref, [0.3, 0.1, 0.52, 0.48], tol)
     assert any("max |Δp|" in f for f in failures)
     assert any("label agreement" in f for f in failures)
+
+
+def test_lossy_precisions_bound_the_99th_percentile_not_the_max():
+    """One borderline review moved a lot must not decide; a heavy tail must."""
+    int8 = TOLERANCES["int8"]
+    assert (int8.dp_name, TOLERANCES["fp32"].dp_name) == ("p99", "max")
+    ref = [0.9] * 199 + [0.6]
+    one_outlier = [0.89] * 199 + [0.15]  # one review in 200 moves by 0.45 (and flips)
+    m, failures = compare(ref, one_outlier, int8, min_agreement=0.99)
+    assert failures == [] and m["max_abs_diff"] == pytest.approx(0.45)
+    assert m["p99_abs_diff"] < 0.1
+    exact = Tolerance(dp_limit=0.1, dp_quantile=1.0, mean_abs_diff=0.02, min_label_agreement=0.95)
+    assert compare(ref, one_outlier, exact)[1] == ["max |Δp| 0.45 > 0.1"]
+    tail = [0.88] * 190 + [0.7] * 10  # 5% of reviews move by 0.2
+    _, failures = compare(ref, tail, int8)
+    assert any(f.startswith("p99 |Δp| 0.2") for f in failures), failures
+    with pytest.raises(ValueError, match="dp_quantile"):
+        Tolerance(dp_limit=0.1, dp_quantile=0.2, mean_abs_diff=0.02, min_label_agreement=0.95)
 
 
 def test_openvino_round_trip(tiny_bert, tmp_path):
@@ -102,7 +120,7 @@ def test_openvino_round_trip(tiny_bert, tmp_path):
 
 
 def test_min_agreement_counts_every_review():
-    loose = Tolerance(max_abs_diff=1.0, mean_abs_diff=1.0, min_label_agreement=0.0)
+    loose = Tolerance(dp_limit=1.0, dp_quantile=1.0, mean_abs_diff=1.0, min_label_agreement=0.0)
     ref, cand = [0.9] * 99 + [0.51], [0.9] * 99 + [0.49]  # one flip in 100
     assert compare(ref, cand, loose, min_agreement=0.99)[1] == []
     _, failures = compare(ref, cand, loose, min_agreement=0.995)
