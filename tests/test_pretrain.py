@@ -8,15 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import IMDB_DIR, imdb_available, make_reviews
-from tiny_models import minilm_path, tiny_config
+from tiny_models import tiny_config
 
 from reviewsense import rundir
 from reviewsense.errors import ConfigError, DataError
 from reviewsense.pretrain import (
     PRETRAIN_JSON,
-    MLMCollator,
     PretrainConfig,
-    mask_once,
     prepare_texts,
     run_pretraining,
     windows,
@@ -25,53 +23,11 @@ from reviewsense.pretrain import (
 needs_imdb = pytest.mark.skipif(not imdb_available(), reason="IMDb parquet files not present")
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(minilm_path())
-
-
 def test_windows_keep_every_token_and_drop_a_short_tail():
     ids = list(range(100))
     assert windows(ids, 40) == [ids[:40], ids[40:80]]  # tail of 20 < 32 tokens dropped
     assert windows(ids[:10], 40) == [ids[:10]]  # a short text is kept whole
     assert sum(map(len, windows(list(range(120)), 40))) == 120
-
-
-def test_collator_masks_15_percent_of_content_tokens(tokenizer):
-    import torch
-
-    texts = [t for t, _ in make_reviews(64, seed=3)]
-    seqs = tokenizer(texts)["input_ids"]
-    batch = MLMCollator(tokenizer)([{"input_ids": s} for s in seqs])
-    assert batch["input_ids"].shape[1] % 16 == 0
-    masked = batch["labels"] != -100
-    special = torch.isin(batch["labels"], torch.tensor(tokenizer.all_special_ids))
-    assert not special.any()  # [CLS], [SEP], [PAD] are never predicted
-    share = masked.sum().item() / sum(len(s) - 2 for s in seqs)
-    assert 0.10 < share < 0.20
-    assert (batch["attention_mask"].sum(1).tolist()) == [len(s) for s in seqs]
-
-
-def test_whole_word_masking_masks_all_pieces_of_a_word(tokenizer):
-    text = " ".join(["unbelievably overacted screenplay"] * 60)
-    seq = tokenizer(text)["input_ids"]
-    pieces = tokenizer.convert_ids_to_tokens(seq)
-    assert any(p.startswith("##") for p in pieces)
-    batch = MLMCollator(tokenizer, whole_word=True)([{"input_ids": seq}] * 4)
-    for row in (batch["labels"] != -100).tolist():
-        assert any(row)
-        for i in range(1, len(seq) - 1):
-            if pieces[i].startswith("##"):
-                assert row[i] == row[i - 1], (i, pieces[i - 1 : i + 1])
-
-
-def test_mask_once_is_fixed_by_the_seed(tokenizer):
-    seqs = tokenizer([t for t, _ in make_reviews(8)])["input_ids"]
-    coll = MLMCollator(tokenizer)
-    assert mask_once(coll, seqs, seed=1) == mask_once(coll, seqs, seed=1)
-    assert mask_once(coll, seqs, seed=1) != mask_once(coll, seqs, seed=2)
 
 
 @pytest.mark.parametrize(

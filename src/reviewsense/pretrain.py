@@ -8,8 +8,9 @@ encoder on the task's own unlabelled reviews before fine-tuning. ``run_pretraini
 2. cuts every review into windows of ``max_length`` tokens (no text is thrown away) and holds
    out 1% of the reviews, masked once with a fixed seed so that every evaluation's perplexity
    is measured on the same masked tokens;
-3. trains ``AutoModelForMaskedLM`` with the HF Trainer (15% masking, optionally whole words),
-   resumable from the last complete checkpoint, with progress/ETA and held-out perplexity;
+3. trains ``AutoModelForMaskedLM`` with the HF Trainer (15% masking, optionally whole words;
+   the vocabulary head runs on the masked positions only, :mod:`reviewsense.mlm`), resumable
+   from the last complete checkpoint, with progress/ETA and held-out perplexity;
 4. writes ``out`` as a model folder: the encoder (with the source model's pooler) + tokenizer +
    ``pretrain.json``, which ``reviewsense train --model out`` fine-tunes like any other model.
 """
@@ -26,10 +27,17 @@ import numpy as np
 from reviewsense import rundir
 from reviewsense.errors import ConfigError, DataError, ReviewsenseError
 from reviewsense.jsonio import write_json
+from reviewsense.mlm import (
+    MLMCollator,
+    head_warmup_callback,
+    load_mlm_model,
+    mask_once,
+    masked_head_trainer,
+    save_encoder,
+)
 from reviewsense.runtime import PRECISIONS
 from reviewsense.trainer_utils import (
     cleanup_checkpoints,
-    pad_batch,
     perplexity,
     progress_callback,
     training_arguments,
@@ -45,7 +53,6 @@ from reviewsense.unlabelled import (
 
 log = logging.getLogger(__name__)
 
-MLM_PROBABILITY = 0.15
 EVAL_FRACTION = 0.01  # of the reviews, held out for perplexity
 MIN_WINDOW = 32  # content tokens: a shorter tail window of a long review is dropped
 PRETRAIN_JSON = "pretrain.json"
@@ -130,143 +137,6 @@ def encode_windows(tokenizer, texts: list[str], max_length: int) -> list[list[in
     return out
 
 
-# -- masking ---------------------------------------------------------------------------------
-class MLMCollator:
-    """Pads to a multiple of 16 and masks 15% of the tokens (or of the words) afresh per batch.
-
-    Examples that already carry ``labels`` (the held-out set, masked once) are only padded,
-    so every evaluation scores the same masked tokens.
-    """
-
-    def __init__(self, tokenizer, whole_word: bool = False):
-        import torch
-        from transformers import DataCollatorForLanguageModeling
-
-        self.masker = DataCollatorForLanguageModeling(
-            tokenizer, mlm_probability=MLM_PROBABILITY, whole_word_mask=whole_word
-        )
-        self.whole_word = whole_word
-        self.pad_id = tokenizer.pad_token_id
-        self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)))
-        vocab = tokenizer.get_vocab()
-        # WordPiece continuation pieces ("##ing") belong to the previous token's word
-        self.continues = np.zeros(max(vocab.values()) + 1, dtype=bool)
-        for tok, i in vocab.items():
-            self.continues[i] = tok.startswith("##")
-
-    def _offsets(self, input_ids) -> np.ndarray:
-        """Synthetic character offsets [batch, width, 2]: no gap before a continuation piece,
-        a gap before a new word (what the collator's whole-word masking reads)."""
-        step = np.where(self.continues[input_ids.numpy()], 1, 2)
-        end = np.cumsum(step, axis=1)
-        return np.stack([end - 1, end], axis=-1)
-
-    def __call__(self, features: list[dict]) -> dict:
-        import torch
-
-        input_ids = pad_batch([f["input_ids"] for f in features], self.pad_id)
-        attention_mask = pad_batch([[1] * len(f["input_ids"]) for f in features], 0)
-        if "labels" in features[0]:
-            labels = pad_batch([f["labels"] for f in features], -100)
-        else:
-            special = torch.isin(input_ids, self.special_ids)
-            offsets = self._offsets(input_ids) if self.whole_word else None
-            input_ids, labels = self.masker.torch_mask_tokens(
-                input_ids, special_tokens_mask=special, offset_mapping=offsets
-            )
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
-
-
-def mask_once(collator: MLMCollator, seqs: list[list[int]], seed: int) -> list[dict]:
-    """Mask each sequence once with a fixed seed: ``{"input_ids", "labels"}`` per sequence."""
-    import torch
-
-    out = []
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        for s in seqs:
-            b = collator([{"input_ids": s}])
-            n = len(s)
-            out.append(
-                {"input_ids": b["input_ids"][0, :n].tolist(), "labels": b["labels"][0, :n].tolist()}
-            )
-    return out
-
-
-# -- model -----------------------------------------------------------------------------------
-def load_mlm_model(name: str):
-    """(masked-LM model, tokenizer); logs when the checkpoint has no MLM head of its own."""
-    from transformers import AutoModelForMaskedLM
-
-    from reviewsense.modeling import load_tokenizer, resolve_model
-
-    src = resolve_model(name)
-    tokenizer = load_tokenizer(name)
-    try:
-        model, info = AutoModelForMaskedLM.from_pretrained(
-            src, use_safetensors=True, output_loading_info=True
-        )
-    except (OSError, ValueError) as e:
-        raise ReviewsenseError(f"cannot load '{name}' as a masked-LM encoder: {e}") from None
-    new_head = sorted(k for k in info.get("missing_keys", []) if k.startswith("cls."))
-    if new_head:
-        log.warning(
-            "%s has no MLM head: newly initialised %d tensors (%s ...); its first evaluations "
-            "measure a random head",
-            name,
-            len(new_head),
-            new_head[0],
-        )
-    else:
-        log.info("%s: MLM head loaded from the checkpoint", name)
-    return model, tokenizer, src, bool(new_head)
-
-
-def head_warmup_callback(model, steps: int | None, new_head: bool):
-    """Freeze the encoder for the first steps while a newly initialised MLM head learns, so its
-    random gradients do not disturb the pre-trained encoder (auto: 10% of the steps, <= 200)."""
-    from transformers import TrainerCallback
-
-    encoder = getattr(model, model.base_model_prefix)
-
-    def set_frozen(frozen: bool) -> None:
-        for p in encoder.parameters():
-            p.requires_grad_(not frozen)
-
-    class HeadWarmup(TrainerCallback):
-        until = 0
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            auto = min(200, state.max_steps // 10) if new_head else 0
-            self.until = auto if steps is None else steps
-            if state.global_step < self.until:
-                log.info("encoder frozen until step %d while the MLM head warms up", self.until)
-                set_frozen(True)
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step == self.until and self.until > 0:
-                log.info("step %d: encoder unfrozen", state.global_step)
-                set_frozen(False)
-
-    return HeadWarmup()
-
-
-def save_encoder(mlm_model, src: str, out: Path) -> None:
-    """Save the trained encoder as a plain encoder model (keeping the source's pooler)."""
-    from transformers import AutoModel
-
-    base = AutoModel.from_pretrained(src, use_safetensors=True)
-    prefix = mlm_model.base_model_prefix  # "bert"
-    encoder = getattr(mlm_model, prefix).state_dict()
-    missing, unexpected = base.load_state_dict(encoder, strict=False)
-    if unexpected or any(not k.startswith("pooler.") for k in missing):
-        raise ReviewsenseError(
-            f"encoder weights do not match {src}: missing {missing[:3]}, unexpected "
-            f"{unexpected[:3]}"
-        )
-    base.save_pretrained(out, safe_serialization=True)
-
-
 def prepare_texts(cfg: PretrainConfig) -> tuple[list[str], dict]:
     """Read, refuse test texts, subsample. Returns (texts, facts for pretrain.json)."""
     path = data_file(cfg.data, cfg.data_dir)
@@ -345,7 +215,7 @@ def _make_trainer(cfg, model, tokenizer, collator, datasets, precision: str, ckp
         save_strategy="steps",
         save_steps=cfg.eval_steps,
     )
-    return with_length_buckets(Trainer)(
+    return masked_head_trainer(with_length_buckets(Trainer))(
         model=model,
         args=args,
         train_dataset=datasets[0],
