@@ -6,7 +6,13 @@ import pytest
 from conftest import make_reviews
 from tiny_models import minilm_path
 
-from reviewsense.mlm import MLMCollator, mask_once, masked_head_trainer, masked_lm_loss
+from reviewsense.mlm import (
+    MLMCollator,
+    load_mlm_model,
+    mask_once,
+    masked_head_trainer,
+    masked_lm_loss,
+)
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +122,13 @@ def test_trainer_computes_the_masked_loss_under_bf16_autocast(tokenizer, tmp_pat
     with torch.no_grad():
         full = model(**batch).loss
     assert abs(loss.item() - full.item()) < 0.05 * full.item()
+
+
+def test_load_mlm_model_takes_train_s_attention_setting(tiny_bert):
+    from reviewsense.pretrain import PretrainConfig
+
+    model, _, _, new_head = load_mlm_model(str(tiny_bert), PretrainConfig().attention_dropout)
+    assert model.config.attention_probs_dropout_prob == 0.0  # fused SDPA, as in `train`
+    assert new_head  # the tiny classifier folder has no MLM head
+    model, *_ = load_mlm_model(str(tiny_bert))
+    assert model.config.attention_probs_dropout_prob == 0.1  # the checkpoint's own

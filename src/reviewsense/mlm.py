@@ -92,17 +92,24 @@ def mask_once(collator: MLMCollator, seqs: list[list[int]], seed: int) -> list[d
 
 
 # -- model -----------------------------------------------------------------------------------
-def load_mlm_model(name: str):
-    """(masked-LM model, tokenizer); logs when the checkpoint has no MLM head of its own."""
+def load_mlm_model(name: str, attention_dropout: float | None = None):
+    """(masked-LM model, tokenizer, source, whether the MLM head is new).
+
+    ``attention_dropout`` overrides the checkpoint's (0 lets training use the fused SDPA
+    kernel, as in `train`); logs when the checkpoint has no MLM head of its own.
+    """
     from transformers import AutoModelForMaskedLM
 
-    from reviewsense.modeling import load_tokenizer, resolve_model
+    from reviewsense.modeling import load_tokenizer, resolve_model, speed_overrides
 
     src = resolve_model(name)
     tokenizer = load_tokenizer(name)
     try:
         model, info = AutoModelForMaskedLM.from_pretrained(
-            src, use_safetensors=True, output_loading_info=True
+            src,
+            use_safetensors=True,
+            output_loading_info=True,
+            **speed_overrides(src, attention_dropout),
         )
     except (OSError, ValueError) as e:
         raise ReviewsenseError(f"cannot load '{name}' as a masked-LM encoder: {e}") from None

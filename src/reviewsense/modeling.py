@@ -125,7 +125,7 @@ def load_tokenizer(name: str):
 _ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
 
 
-def _speed_overrides(src: str, attention_dropout: float | None) -> dict:
+def speed_overrides(src: str, attention_dropout: float | None) -> dict:
     """``from_pretrained`` kwargs overriding the attention-probability dropout (or none).
 
     transformers already picks SDPA attention where the architecture supports it, but an
@@ -175,7 +175,7 @@ def load_for_training(name: str, attention_dropout: float | None = None):
             label2id=LABEL2ID,
             use_safetensors=True,  # never unpickle weights
             trust_remote_code=False,
-            **_speed_overrides(src, attention_dropout),
+            **speed_overrides(src, attention_dropout),
         )
     except OSError as e:
         if Path(src).exists():

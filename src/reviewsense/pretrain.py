@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from reviewsense import rundir
+from reviewsense.config import TRAINING_ATTENTION_DROPOUT
 from reviewsense.errors import ConfigError, DataError, ReviewsenseError
 from reviewsense.jsonio import write_json
 from reviewsense.mlm import (
@@ -79,6 +80,7 @@ class PretrainConfig:
     eval_steps: int = 500  # evaluate (perplexity) and checkpoint every N optimizer steps
     logging_steps: int = 50
     head_warmup_steps: int | None = None  # encoder frozen while a new MLM head learns (auto)
+    attention_dropout: float | None = TRAINING_ATTENTION_DROPOUT  # None: the checkpoint's
     drop_test_texts: bool = False  # drop (instead of refuse) texts that are IMDb test reviews
     keep_checkpoints: bool = False
 
@@ -103,6 +105,11 @@ class PretrainConfig:
                 "must be >= 0",
             ),
             ("logging_steps", self.logging_steps >= 1, "must be >= 1"),
+            (
+                "attention_dropout",
+                self.attention_dropout is None or 0 <= self.attention_dropout < 1,
+                "must be in [0, 1) or None",
+            ),
         ]
         for key, ok, reason in checks:
             if not ok:
@@ -269,7 +276,7 @@ def run_pretraining(cfg: PretrainConfig, output_dir: str | Path, resume: bool = 
     log.info("threads %d, precision %s", threads, precision)
     transformers.set_seed(cfg.seed)
     texts, data_facts = prepare_texts(cfg)
-    model, tokenizer, src, new_head = load_mlm_model(cfg.model)
+    model, tokenizer, src, new_head = load_mlm_model(cfg.model, cfg.attention_dropout)
     collator = MLMCollator(tokenizer, cfg.whole_word)
     train_ds, eval_ds, sizes = _datasets(cfg, tokenizer, texts, collator)
 

@@ -55,6 +55,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         help="steps with the encoder frozen while a new MLM head learns (default: auto)",
     )
+    p.add_argument(
+        "--attention-dropout",
+        type=float,
+        default=d.attention_dropout,
+        metavar="P",
+        help="attention-probability dropout (default 0: the fused attention kernel, as in train)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
     p.add_argument(
@@ -86,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         eval_steps=args.eval_steps,
         head_warmup_steps=args.head_warmup_steps,
+        attention_dropout=args.attention_dropout,
         drop_test_texts=args.drop_test_texts,
         keep_checkpoints=args.keep_checkpoints,
     )
