@@ -307,8 +307,8 @@ def _verify(results: list[dict]) -> None:
     ref = next(r for r in results if r["name"] == "torch-fp32")
     ref_p = np.array(ref["p_positive"])  # P(positive) per review, (n,)
     for r in results:
-        precision = r["name"].split("-")[1]
-        tol = TOLERANCES.get(precision, TOLERANCES["bf16"])
+        parts = r["name"].split("-")  # "onnx-int8-static" -> int8; "pipeline" -> fp32
+        tol = TOLERANCES.get(parts[1] if len(parts) > 1 else "fp32", TOLERANCES["bf16"])
         m, failures = compare(ref_p, np.array(r["p_positive"]), tol, MIN_AGREEMENT)
         if abs(r["accuracy"] - ref["accuracy"]) > ACCURACY_SLACK:
             failures.append(f"accuracy {r['accuracy']:.4f} vs fp32 {ref['accuracy']:.4f}")

@@ -86,6 +86,12 @@ def test_agreement_report_counts_chance_agreement():
     report = agreement_report(teacher.copy(), teacher, np.array([1, 1, 0, 1]))
     assert report["agreement"] == 1.0 and report["chance_agreement"] == 0.5
     assert report["kappa"] == 1.0 and report["teacher_accuracy"] == 0.75
+    assert report["accuracy_difference"]["difference"] == 0.0
+    student = teacher.copy()
+    student[0] = [1, 0]  # wrong where the teacher is right
+    diff = agreement_report(student, teacher, np.array([1, 1, 0, 1]))["accuracy_difference"]
+    assert diff["difference"] == -0.25 and diff["discordant"] == (0, 1)
+    assert diff["noise_band"] > 0.25  # one review in four is no evidence
 
 
 @pytest.mark.parametrize(("key", "value"), [("layers", 0), ("temperature", 0), ("alpha", 1.5)])

@@ -268,7 +268,12 @@ def teacher_logits(model_dir: Path, teacher, seqs, pad_id: int, precision: str) 
 
 
 def agreement_report(student: np.ndarray, teacher: np.ndarray, labels: np.ndarray) -> dict:
-    """Agreement (raw, by chance, Cohen's kappa) and accuracy of both on labelled reviews."""
+    """Agreement (raw, by chance, Cohen's kappa), accuracy of both on the same labelled reviews
+    and the paired accuracy difference student - teacher with its 95% noise band
+    (:func:`reviewsense.selection.paired_difference`: a loss inside the band is not a finding)."""
+    from reviewsense.metrics import softmax_positive
+    from reviewsense.selection import paired_difference
+
     s, t = student.argmax(1), teacher.argmax(1)
     agree = float(np.mean(s == t))
     ps, pt = float(np.mean(s)), float(np.mean(t))
@@ -280,6 +285,9 @@ def agreement_report(student: np.ndarray, teacher: np.ndarray, labels: np.ndarra
         "kappa": (agree - chance) / (1 - chance) if chance < 1 else None,
         "student_accuracy": float(np.mean(s == labels)),
         "teacher_accuracy": float(np.mean(t == labels)),
+        "accuracy_difference": paired_difference(
+            labels, softmax_positive(student), softmax_positive(teacher)
+        ),
     }
 
 
