@@ -86,6 +86,15 @@ def test_shipped_truncation_sweep_compares_head_with_head_tail_at_256(tmp_path):
     assert plan.spec.baseline_name == "head_tail_256" and len(plan.seeds) == 3
 
 
+def test_shipped_pretrain_sweep_changes_only_the_model(tmp_path):
+    plan = sweep.plan_sweep(sweep.load_sweep_file("pretrain_offline"), tmp_path / "p")
+    by = {r.variant: r.cfg for r in plan.runs}
+    assert (by["minilm"].model, by["minilm_imdb_mlm"].model) == ("minilm", "./runs/minilm-imdb")
+    assert by["minilm"].data == by["minilm_imdb_mlm"].data
+    assert by["minilm"].train == by["minilm_imdb_mlm"].train
+    assert plan.spec.baseline_name == "minilm" and len(plan.seeds) == 3
+
+
 def test_presets_still_load():
     # The shipped sweep files build on these presets.
     assert config_mod.load_preset("offline").model == "minilm"
