@@ -214,10 +214,16 @@ def collate(features: list[dict], pad_id: int) -> dict:
 
 
 # -- inference -------------------------------------------------------------------------------
-def predict_logits(model, seqs: list[list[int]], pad_id: int, precision: str, batch: int = 64):
-    """Logits [n, 2] (float32, input order), batches of similar length for little padding."""
+def predict_logits(
+    model, seqs: list[list[int]], pad_id: int, precision: str, batch: int = 64, what: str = ""
+):
+    """Logits [n, 2] (float32, input order), batches of similar length for little padding;
+    progress with an ETA is logged under ``what`` when given (timing loops pass none)."""
     import torch
 
+    from reviewsense.progress import LogProgress
+
+    progress = LogProgress(what, len(seqs), logger=log) if what else None
     order = np.argsort([len(s) for s in seqs], kind="stable")
     out = np.zeros((len(seqs), model.config.num_labels), dtype=np.float32)
     device = next(model.parameters()).device
@@ -234,6 +240,8 @@ def predict_logits(model, seqs: list[list[int]], pad_id: int, precision: str, ba
                 attention_mask=pad_batch([[1] * len(s) for s in chunk], 0).to(device),
             ).logits
             out[idx] = logits.float().cpu().numpy()
+            if progress is not None:
+                progress.update(start + len(chunk))
     return out
 
 
@@ -255,7 +263,7 @@ def teacher_logits(model_dir: Path, teacher, seqs, pad_id: int, precision: str) 
         log.info("teacher logits for %d reviews from cache %s", len(seqs), path)
         return np.load(path)
     t0 = time.time()
-    logits = predict_logits(teacher, seqs, pad_id, precision)
+    logits = predict_logits(teacher, seqs, pad_id, precision, what="teacher logits")
     log.info("teacher logits for %d reviews in %.0f s", len(seqs), time.time() - t0)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -344,7 +352,7 @@ def _speed(model, seqs, pad_id: int, precision: str) -> float:
 def _evaluate(teacher_dir: Path, teacher, student, eval_split, eval_seqs, pad_id, precision):
     """(agreement/accuracy on the held-out reviews, speed of both models)."""
     t_eval = teacher_logits(teacher_dir, teacher, eval_seqs, pad_id, precision)
-    s_eval = predict_logits(student, eval_seqs, pad_id, precision)
+    s_eval = predict_logits(student, eval_seqs, pad_id, precision, what="student, held-out")
     quality = agreement_report(s_eval, t_eval, np.asarray(eval_split.labels))
     speed_seqs = eval_seqs[: min(len(eval_seqs), 256)]
     speed = {
