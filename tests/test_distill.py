@@ -90,8 +90,9 @@ def test_agreement_report_counts_chance_agreement():
     student = teacher.copy()
     student[0] = [1, 0]  # wrong where the teacher is right
     diff = agreement_report(student, teacher, np.array([1, 1, 0, 1]))["accuracy_difference"]
-    assert diff["difference"] == -0.25 and diff["discordant"] == (0, 1)
-    assert diff["noise_band"] > 0.25  # one review in four is no evidence
+    assert diff["difference"] == -0.25 and diff["discordant_student_wrong_teacher_right"] == 1
+    lo, hi = diff["interval"]
+    assert lo < -0.25 < 0 < hi  # one review in four is no evidence
 
 
 @pytest.mark.parametrize(("key", "value"), [("layers", 0), ("temperature", 0), ("alpha", 1.5)])

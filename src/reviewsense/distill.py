@@ -293,9 +293,22 @@ def agreement_report(student: np.ndarray, teacher: np.ndarray, labels: np.ndarra
         "kappa": (agree - chance) / (1 - chance) if chance < 1 else None,
         "student_accuracy": float(np.mean(s == labels)),
         "teacher_accuracy": float(np.mean(t == labels)),
-        "accuracy_difference": paired_difference(
-            labels, softmax_positive(student), softmax_positive(teacher)
+        "accuracy_difference": _difference(
+            paired_difference(labels, softmax_positive(student), softmax_positive(teacher))
         ),
+    }
+
+
+def _difference(d: dict) -> dict:
+    """student - teacher: the difference, its 95% interval and noise band, discordant counts."""
+    diff, band = d["difference"], d["noise_band"]
+    return {
+        "difference": diff,
+        "interval": [diff - band, diff + band],
+        "noise_band": band,
+        "discordant_student_right_teacher_wrong": d["discordant"][0],
+        "discordant_student_wrong_teacher_right": d["discordant"][1],
+        "n": d["n"],
     }
 
 
