@@ -64,6 +64,9 @@ class ModelSettings:
     base_model: str | None = None  # what it was fine-tuned from
     threshold: float | None = None  # P(negative) at or above which `serve` flags a review
     threshold_info: dict = field(default_factory=dict)  # how the threshold was chosen
+    # the bf16 torch path checked against fp32 (inference.verify.bf16_record); when it did not
+    # pass, precision "auto" runs this folder in fp32. Empty: not checked (bf16 as usual).
+    bf16_verification: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -10,7 +10,7 @@
    then choose the model to keep with the noise-aware rule (:mod:`reviewsense.selection`:
    the last epoch unless an earlier one is better beyond the paired 95% band);
 5. ``_save_model`` — the self-contained model folder (rank 0 only, like everything after);
-6. ``_score_splits`` — the saved folder on validation and, once, on test, through the code
+6. ``train_scoring.score_splits`` — the saved folder on validation and, once, on test, through the code
    ``predict`` uses (:meth:`Predictor.predict_many`, torch, the run's precision), with ETA;
 7. ``_write_outputs`` — predictions, ``metrics.json``, ``environment.json``, analysis, ``DONE``.
 
@@ -53,6 +53,7 @@ from reviewsense.train_report import (
     validation_history,
     write_predictions,
 )
+from reviewsense.train_scoring import Scores, score_splits
 
 log = logging.getLogger(__name__)
 
@@ -106,16 +107,6 @@ class _Fit:
     best: dict  # metrics.json -> best: the chosen evaluation, its reason and noise band
 
 
-@dataclass
-class _Scores:
-    """P(positive) of the saved model folder per split, and the test split's truncated share
-    (the test split is tokenized only by the Predictor, so its share is measured there)."""
-
-    val: np.ndarray  # (n_val,)
-    test: np.ndarray | None  # (n_test,)
-    test_truncated: float | None
-
-
 # -- helpers -------------------------------------------------------------------------------------
 def default_output_dir(cfg: RunConfig) -> Path:
     from reviewsense.settings import get_settings
@@ -158,7 +149,9 @@ def run_training(
         result = TrainResult(run_dir=run.run_dir)
         if run.main:
             _save_model(run, trainer, inputs.tokenizer)
-            scores = _score_splits(run, inputs.bundle)
+            scores = score_splits(
+                run.run_dir / rundir.MODEL_DIR, run.precision, run.threads, inputs.bundle
+            )
             result.metrics = _write_outputs(run, trainer, inputs, fit, scores)
         return result
     finally:
@@ -337,44 +330,6 @@ def _fit(run: _Run, trainer, recorder, resume: bool) -> _Fit:
     return _Fit(out.training_loss, train_time, resume_from, best)
 
 
-def _score_splits(run: _Run, bundle) -> _Scores:
-    """P(positive) of the saved model folder on validation and (once) on test.
-
-    Scored with the inference code ``predict`` uses (torch backend, the run's precision), so
-    the test figures are what the shipped folder gives, with progress and ETA in the log.
-    """
-    from reviewsense.inference.predictor import Predictor
-    from reviewsense.progress import LogProgress
-
-    precision = run.precision if run.precision in ("fp32", "bf16") else "auto"  # fp16: GPU auto
-    predictor = Predictor.from_pretrained(
-        run.run_dir / rundir.MODEL_DIR,
-        backend="torch",
-        precision=precision,
-        num_threads=run.threads or None,
-    )
-
-    def score(name: str, split) -> tuple[np.ndarray, float]:
-        progress = LogProgress(f"{name} pass", len(split), logger=log)
-        preds = predictor.predict_many(split.texts, on_progress=progress.update)
-        truncated = float(np.mean([p.truncated for p in preds])) if preds else 0.0
-        return np.array([p.prob_positive for p in preds], dtype=np.float64), truncated
-
-    val, _ = score("validation", bundle.val)
-    if bundle.test is None:
-        return _Scores(val, None, None)
-    test, share = score("test", bundle.test)
-    s = predictor.settings
-    log.info(
-        "test: %d reviews, %.1f%% truncated at %d tokens (%s)",
-        len(test),
-        100 * share,
-        s.max_length,
-        s.truncation,
-    )
-    return _Scores(val, test, share)
-
-
 def _save_model(run: _Run, trainer, tokenizer) -> None:
     """The self-contained model folder, with the settings it was trained with."""
     model_dir = run.run_dir / rundir.MODEL_DIR
@@ -422,7 +377,7 @@ def _train_facts(run: _Run, state, fit: _Fit) -> dict:
     }
 
 
-def _run_metrics(run: _Run, trainer, inputs: _Inputs, fit: _Fit, scores: _Scores) -> dict:
+def _run_metrics(run: _Run, trainer, inputs: _Inputs, fit: _Fit, scores: Scores) -> dict:
     """The ``metrics.json`` document (layout: docs/CONTRACTS.md)."""
     b, state = inputs.bundle, trainer.state
     history = validation_history(state.log_history)
@@ -446,7 +401,7 @@ def _run_metrics(run: _Run, trainer, inputs: _Inputs, fit: _Fit, scores: _Scores
     }
 
 
-def _write_outputs(run: _Run, trainer, inputs: _Inputs, fit: _Fit, scores: _Scores) -> dict:
+def _write_outputs(run: _Run, trainer, inputs: _Inputs, fit: _Fit, scores: Scores) -> dict:
     """Everything rank 0 writes after training; returns the metrics."""
     b = inputs.bundle
     trainer.state.save_to_json(str(run.run_dir / rundir.TRAINER_STATE))

@@ -205,7 +205,15 @@ def load_runner(
             torch.set_num_threads(num_threads)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        precision = resolve_precision(precision, device)
+        requested, precision = precision, resolve_precision(precision, device)
+        check = (config.get(rundir.SETTINGS_KEY) or {}).get("bf16_verification") or {}
+        if requested == "auto" and precision == "bf16" and check.get("passed") is False:
+            log.warning(
+                "%s: bf16 failed its verification against fp32 (%s); running fp32",
+                source,
+                "; ".join(check.get("failures", [])),
+            )
+            precision = "fp32"
         return torch_runner(model_dir, precision, device, compile), backend, precision
     if backend == "onnx":
         if precision == "bf16":

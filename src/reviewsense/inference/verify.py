@@ -177,6 +177,29 @@ def verify_predictor(
     return compare(p_ref, p_cand, TOLERANCES[precision], min_agreement)
 
 
+def bf16_record(
+    model_dir: str | Path,
+    texts: Sequence[str],
+    p_bf16: Sequence[float],
+    source: str,
+    num_threads: int | None = None,
+) -> dict:
+    """Check bf16 P(positive) already computed for ``texts`` against a fresh fp32 pass.
+
+    For the model folder's ``bf16_verification`` record (``rundir.ModelSettings``): the
+    :func:`compare` metrics under ``TOLERANCES["bf16"]`` and :data:`MIN_AGREEMENT`, plus
+    ``passed``, ``failures`` and ``source`` (which reviews).
+    """
+    from reviewsense.inference.predictor import Predictor
+
+    ref = Predictor.from_pretrained(
+        model_dir, backend="torch", precision="fp32", num_threads=num_threads
+    )
+    p_ref = [p.prob_positive for p in ref.predict(texts)]
+    metrics, failures = compare(p_ref, p_bf16, TOLERANCES["bf16"], MIN_AGREEMENT)
+    return {"passed": not failures, "failures": failures, "source": source, **metrics}
+
+
 def verify_bf16(
     model_dir: str | Path,
     texts: Sequence[str],
