@@ -16,7 +16,8 @@ A run directory (``reviewsense train --output DIR``)::
 
 A model folder holds a Hugging Face model (safetensors + config.json + tokenizer files). Its
 ``config.json`` carries ``id2label``/``label2id`` and a ``reviewsense`` dict with the
-truncation settings it was trained with, so prediction and serving need nothing else.
+truncation settings it was trained with (and whether its bf16 path passed its check against
+fp32), so prediction and serving need nothing else.
 """
 
 from __future__ import annotations

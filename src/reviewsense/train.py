@@ -10,8 +10,9 @@
    then choose the model to keep with the noise-aware rule (:mod:`reviewsense.selection`:
    the last epoch unless an earlier one is better beyond the paired 95% band);
 5. ``_save_model`` — the self-contained model folder (rank 0 only, like everything after);
-6. ``train_scoring.score_splits`` — the saved folder on validation and, once, on test, through the code
-   ``predict`` uses (:meth:`Predictor.predict_many`, torch, the run's precision), with ETA;
+6. ``train_scoring.score_splits`` — the saved folder on validation and, once, on test,
+   through the code ``predict`` uses (:meth:`Predictor.predict_many`, torch, the run's
+   precision; bf16 only after it passed its check against fp32), with ETA;
 7. ``_write_outputs`` — predictions, ``metrics.json``, ``environment.json``, analysis, ``DONE``.
 
 Works unchanged under ``torchrun`` (DDP, gloo on CPU / nccl on GPU): the Trainer shards the
