@@ -14,7 +14,6 @@ from reviewsense.distill import (
     DISTILL_JSON,
     UNLABELLED,
     DistillConfig,
-    agreement_report,
     build_student,
     choose_layers,
     distillation_loss,
@@ -77,22 +76,6 @@ def test_loss_mixes_soft_and_hard_labels():
     mixed = distillation_loss(s, t, labels, 2.0, 0.3)
     assert torch.isclose(mixed, 0.3 * hard + 0.7 * soft)
     assert distillation_loss(t, t, torch.full((3,), UNLABELLED), 3.0, 0.5) == 0
-
-
-def test_agreement_report_counts_chance_agreement():
-    import numpy as np
-
-    teacher = np.array([[0, 1], [0, 1], [1, 0], [1, 0]], dtype=float)
-    report = agreement_report(teacher.copy(), teacher, np.array([1, 1, 0, 1]))
-    assert report["agreement"] == 1.0 and report["chance_agreement"] == 0.5
-    assert report["kappa"] == 1.0 and report["teacher_accuracy"] == 0.75
-    assert report["accuracy_difference"]["difference"] == 0.0
-    student = teacher.copy()
-    student[0] = [1, 0]  # wrong where the teacher is right
-    diff = agreement_report(student, teacher, np.array([1, 1, 0, 1]))["accuracy_difference"]
-    assert diff["difference"] == -0.25 and diff["discordant_student_wrong_teacher_right"] == 1
-    lo, hi = diff["interval"]
-    assert lo < -0.25 < 0 < hi  # one review in four is no evidence
 
 
 @pytest.mark.parametrize(("key", "value"), [("layers", 0), ("temperature", 0), ("alpha", 1.5)])
