@@ -86,8 +86,15 @@ def test_shipped_truncation_sweep_compares_head_with_head_tail_at_256(tmp_path):
     assert plan.spec.baseline_name == "head_tail_256" and len(plan.seeds) == 3
 
 
-def test_shipped_pretrain_sweep_changes_only_the_model(tmp_path):
-    plan = sweep.plan_sweep(sweep.load_sweep_file("pretrain_offline"), tmp_path / "p")
+def test_shipped_pretrain_sweep_changes_only_the_model(tmp_path, monkeypatch):
+    spec = sweep.load_sweep_file("pretrain_offline")
+    monkeypatch.chdir(tmp_path)  # the variant's model folder is relative to where it runs
+    with pytest.raises(ConfigError, match="minilm-imdb"):
+        sweep.plan_sweep(spec, tmp_path / "p")  # before `pretrain` wrote it: a clear error
+    folder = tmp_path / "runs" / "minilm-imdb"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    plan = sweep.plan_sweep(spec, tmp_path / "p")
     by = {r.variant: r.cfg for r in plan.runs}
     assert (by["minilm"].model, by["minilm_imdb_mlm"].model) == ("minilm", "./runs/minilm-imdb")
     assert by["minilm"].data == by["minilm_imdb_mlm"].data
