@@ -140,7 +140,8 @@ def encode_windows(tokenizer, texts: list[str], max_length: int) -> list[list[in
             for w in windows(ids[1:-1], max_length - SPECIAL_TOKENS):
                 out.append([cls_id, *w, sep_id])
         if len(texts) > chunk:
-            log.info("tokenized %d/%d texts (%.0f s)", start + chunk, len(texts), time.time() - t0)
+            done = min(start + chunk, len(texts))
+            log.info("tokenized %d/%d texts (%.0f s)", done, len(texts), time.time() - t0)
     return out
 
 
