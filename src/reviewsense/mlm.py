@@ -65,7 +65,7 @@ class MLMCollator:
         input_ids = pad_batch([f["input_ids"] for f in features], self.pad_id)
         attention_mask = pad_batch([[1] * len(f["input_ids"]) for f in features], 0)
         if "labels" in features[0]:
-            labels = pad_batch([f["labels"] for f in features], -100)
+            labels = pad_batch([f["labels"] for f in features], IGNORE)
         else:
             special = torch.isin(input_ids, self.special_ids)
             offsets = self._offsets(input_ids) if self.whole_word else None

@@ -29,6 +29,7 @@ from reviewsense.config import TRAINING_ATTENTION_DROPOUT
 from reviewsense.errors import ConfigError, DataError, ReviewsenseError
 from reviewsense.jsonio import write_json
 from reviewsense.mlm import (
+    IGNORE,
     MLMCollator,
     head_warmup_callback,
     load_mlm_model,
@@ -203,7 +204,7 @@ def _datasets(cfg: PretrainConfig, tokenizer, texts: list[str], collator: MLMCol
         "held_out_texts": n_eval,
         "train_windows": len(train_seqs),
         "held_out_windows": len(eval_rows),
-        "held_out_masked_tokens": sum(sum(x != -100 for x in r["labels"]) for r in eval_rows),
+        "held_out_masked_tokens": sum(sum(x != IGNORE for x in r["labels"]) for r in eval_rows),
     }
     log.info("pre-training data: %s", sizes)
     return train_ds, eval_ds, sizes
