@@ -134,5 +134,6 @@ def test_distilled_student_agrees_with_its_teacher_beyond_chance(tiny_bert, revi
     settings = rundir.read_model_settings(out)
     assert (settings.max_length, settings.truncation) == (64, "head")
     assert settings.threshold is None
+    assert settings.bf16_verification == {}  # fp32 run: no bf16 path to check
     preds = Predictor.from_pretrained(out).predict(["a wonderful film", "awful and boring"])
     assert len(preds) == 2

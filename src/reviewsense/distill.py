@@ -27,6 +27,7 @@ import numpy as np
 from reviewsense import rundir
 from reviewsense.distill_eval import evaluate_student, teacher_logits
 from reviewsense.errors import ConfigError, ModelError, ReviewsenseError
+from reviewsense.inference.verify import VERIFY_N, record_bf16_check
 from reviewsense.jsonio import write_json
 from reviewsense.runtime import PRECISIONS
 from reviewsense.trainer_utils import (
@@ -349,6 +350,9 @@ def run_distillation(cfg: DistillConfig, output_dir: str | Path) -> dict:
         teacher_dir, teacher, student, data["eval"], eval_seqs, pad_id, precision
     )
     _save_student(student, tokenizer, out, settings, teacher_dir)
+    if precision == "bf16":  # the student's own bf16 path, checked like train's (auto honours it)
+        texts = list(data["eval"].texts[:VERIFY_N])
+        record_bf16_check(out, texts, f"{len(texts)} held-out test reviews", cfg.threads)
     cleanup_checkpoints(out / rundir.CHECKPOINTS_DIR, keep=False)
     report = {
         "teacher": str(teacher_dir),

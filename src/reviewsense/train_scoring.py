@@ -14,8 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from reviewsense import rundir
-
 log = logging.getLogger(__name__)
 
 
@@ -70,18 +68,11 @@ def score_splits(model_dir: Path, precision: str, threads: int | None, bundle) -
 
 
 def bf16_refused(model_dir: Path, threads: int | None, texts, p_bf16: np.ndarray) -> bool:
-    """Verify the bf16 path on (up to 500) validation reviews like an export; record it in the
-    model folder (``bf16_verification``). True when it failed: then fp32 scores the splits."""
-    from reviewsense.inference.verify import VERIFY_N, bf16_record
+    """Verify the bf16 path on (up to 500) validation reviews like an export and record it in
+    the model folder (``inference.verify.record_bf16_check``). True when it failed: then fp32
+    scores the splits."""
+    from reviewsense.inference.verify import VERIFY_N, record_bf16_check
 
     n = min(VERIFY_N, len(texts))
-    record = bf16_record(model_dir, texts[:n], p_bf16[:n], f"{n} validation reviews", threads)
-    settings = rundir.read_model_settings(model_dir)
-    settings.bf16_verification = record
-    rundir.write_model_settings(model_dir, settings)
-    log.info(
-        "bf16 vs fp32 on %d validation reviews: agreement %.4f, p99 |dp| %.3g, max |dp| %.3g%s",
-        n, record["label_agreement"], record["p99_abs_diff"], record["max_abs_diff"],
-        "" if record["passed"] else f" — FAILED ({'; '.join(record['failures'])}): fp32 used",
-    )  # fmt: skip
-    return not record["passed"]
+    source = f"{n} validation reviews"
+    return not record_bf16_check(model_dir, texts[:n], source, threads, p_bf16[:n])["passed"]

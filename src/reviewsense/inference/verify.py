@@ -177,27 +177,42 @@ def verify_predictor(
     return compare(p_ref, p_cand, TOLERANCES[precision], min_agreement)
 
 
-def bf16_record(
+def record_bf16_check(
     model_dir: str | Path,
     texts: Sequence[str],
-    p_bf16: Sequence[float],
     source: str,
     num_threads: int | None = None,
+    p_bf16: Sequence[float] | None = None,
 ) -> dict:
-    """Check bf16 P(positive) already computed for ``texts`` against a fresh fp32 pass.
+    """Check the folder's bf16 torch path against fp32 on ``texts`` and record the result.
 
-    For the model folder's ``bf16_verification`` record (``rundir.ModelSettings``): the
-    :func:`compare` metrics under ``TOLERANCES["bf16"]`` and :data:`MIN_AGREEMENT`, plus
-    ``passed``, ``failures`` and ``source`` (which reviews).
+    The record (:func:`compare` metrics under ``TOLERANCES["bf16"]`` and :data:`MIN_AGREEMENT`,
+    plus ``passed``, ``failures`` and ``source``) is written to the model folder's
+    ``bf16_verification`` (``rundir.ModelSettings``): where it did not pass, precision
+    ``auto`` runs the folder in fp32. ``p_bf16``: P(positive) of ``texts`` already computed
+    by the bf16 Predictor (saves a pass); computed here when None.
     """
+    from reviewsense import rundir
     from reviewsense.inference.predictor import Predictor
 
-    ref = Predictor.from_pretrained(
-        model_dir, backend="torch", precision="fp32", num_threads=num_threads
-    )
-    p_ref = [p.prob_positive for p in ref.predict(texts)]
-    metrics, failures = compare(p_ref, p_bf16, TOLERANCES["bf16"], MIN_AGREEMENT)
-    return {"passed": not failures, "failures": failures, "source": source, **metrics}
+    def probs(precision: str) -> list[float]:
+        pred = Predictor.from_pretrained(
+            model_dir, backend="torch", precision=precision, num_threads=num_threads
+        )
+        return [p.prob_positive for p in pred.predict(texts)]
+
+    cand = probs("bf16") if p_bf16 is None else p_bf16
+    metrics, failures = compare(probs("fp32"), cand, TOLERANCES["bf16"], MIN_AGREEMENT)
+    record = {"passed": not failures, "failures": failures, "source": source, **metrics}
+    settings = rundir.read_model_settings(model_dir)
+    settings.bf16_verification = record
+    rundir.write_model_settings(model_dir, settings)
+    log.info(
+        "bf16 vs fp32 on %s: agreement %.4f, p99 |dp| %.3g, max |dp| %.3g%s",
+        source, record["label_agreement"], record["p99_abs_diff"], record["max_abs_diff"],
+        "" if record["passed"] else f" — FAILED ({'; '.join(failures)}): `auto` runs fp32",
+    )  # fmt: skip
+    return record
 
 
 def verify_bf16(
