@@ -50,6 +50,11 @@ DATASETS = ("imdb", "files", "aclimdb")
 TRAINING_ATTENTION_DROPOUT = 0.0
 
 
+def valid_attention_dropout(p: float | None) -> bool:
+    """An attention-dropout setting: a probability in [0, 1), or None (the checkpoint's)."""
+    return p is None or 0 <= p < 1
+
+
 @dataclass
 class DataConfig:
     """Where the reviews come from and how they are cut."""
@@ -140,7 +145,7 @@ class RunConfig:
             ("gradient_accumulation_steps", t.gradient_accumulation_steps >= 1, "must be >= 1"),
             (
                 "attention_dropout",
-                t.attention_dropout is None or 0 <= t.attention_dropout < 1,
+                valid_attention_dropout(t.attention_dropout),
                 "must be in [0, 1), or null for the checkpoint's value",
             ),
         ]

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from reviewsense import rundir
-from reviewsense.config import TRAINING_ATTENTION_DROPOUT
+from reviewsense.config import TRAINING_ATTENTION_DROPOUT, valid_attention_dropout
 from reviewsense.errors import ConfigError, DataError, ReviewsenseError
 from reviewsense.jsonio import write_json
 from reviewsense.mlm import (
@@ -108,7 +108,7 @@ class PretrainConfig:
             ("logging_steps", self.logging_steps >= 1, "must be >= 1"),
             (
                 "attention_dropout",
-                self.attention_dropout is None or 0 <= self.attention_dropout < 1,
+                valid_attention_dropout(self.attention_dropout),
                 "must be in [0, 1) or None",
             ),
         ]

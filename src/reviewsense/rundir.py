@@ -65,7 +65,7 @@ class ModelSettings:
     base_model: str | None = None  # what it was fine-tuned from
     threshold: float | None = None  # P(negative) at or above which `serve` flags a review
     threshold_info: dict = field(default_factory=dict)  # how the threshold was chosen
-    # the bf16 torch path checked against fp32 (inference.verify.bf16_record); when it did not
+    # the bf16 torch path checked against fp32 (inference.verify.record_bf16_check); when it did not
     # pass, precision "auto" runs this folder in fp32. Empty: not checked (bf16 as usual).
     bf16_verification: dict = field(default_factory=dict)
 

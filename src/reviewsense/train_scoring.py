@@ -36,10 +36,12 @@ def score_splits(model_dir: Path, precision: str, threads: int | None, bundle) -
     from reviewsense.inference.predictor import Predictor
     from reviewsense.progress import LogProgress
 
-    precision = precision if precision in ("fp32", "bf16") else "auto"  # fp16: GPU auto
-    predictor = Predictor.from_pretrained(
-        model_dir, backend="torch", precision=precision, num_threads=threads or None
-    )
+    def load(precision: str) -> Predictor:
+        return Predictor.from_pretrained(
+            model_dir, backend="torch", precision=precision, num_threads=threads or None
+        )
+
+    predictor = load(precision if precision in ("fp32", "bf16") else "auto")  # fp16: GPU auto
 
     def score(name: str, split) -> tuple[np.ndarray, float]:
         progress = LogProgress(f"{name} pass", len(split), logger=log)
@@ -49,9 +51,7 @@ def score_splits(model_dir: Path, precision: str, threads: int | None, bundle) -
 
     val, _ = score("validation", bundle.val)
     if predictor.precision == "bf16" and bf16_refused(model_dir, threads, bundle.val.texts, val):
-        predictor = Predictor.from_pretrained(
-            model_dir, backend="torch", precision="fp32", num_threads=threads or None
-        )
+        predictor = load("fp32")
         val, _ = score("validation", bundle.val)
     if bundle.test is None:
         return Scores(val, None, None)

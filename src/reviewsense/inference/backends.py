@@ -206,7 +206,7 @@ def load_runner(
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         requested, precision = precision, resolve_precision(precision, device)
-        check = (config.get(rundir.SETTINGS_KEY) or {}).get("bf16_verification") or {}
+        check = rundir.ModelSettings.from_dict(config.get(rundir.SETTINGS_KEY)).bf16_verification
         if requested == "auto" and precision == "bf16" and check.get("passed") is False:
             log.warning(
                 "%s: bf16 failed its verification against fp32 (%s); running fp32",

@@ -167,14 +167,21 @@ def verify_predictor(
     Returns:
         (:func:`compare` metrics, failures) under ``TOLERANCES[precision]``.
     """
-    from reviewsense.inference.predictor import Predictor
-
-    ref = Predictor.from_pretrained(
-        model_dir, backend="torch", precision="fp32", num_threads=num_threads
-    )
-    p_ref = [p.prob_positive for p in ref.predict(texts)]
+    p_ref = torch_probs(model_dir, "fp32", texts, num_threads)
     p_cand = [p.prob_positive for p in candidate.predict(texts)]
     return compare(p_ref, p_cand, TOLERANCES[precision], min_agreement)
+
+
+def torch_probs(
+    model_dir: str | Path, precision: str, texts: Sequence[str], num_threads: int | None
+) -> list[float]:
+    """P(positive) of ``texts`` from the folder's torch Predictor at ``precision``."""
+    from reviewsense.inference.predictor import Predictor
+
+    pred = Predictor.from_pretrained(
+        model_dir, backend="torch", precision=precision, num_threads=num_threads
+    )
+    return [p.prob_positive for p in pred.predict(texts)]
 
 
 def record_bf16_check(
@@ -193,16 +200,10 @@ def record_bf16_check(
     by the bf16 Predictor (saves a pass); computed here when None.
     """
     from reviewsense import rundir
-    from reviewsense.inference.predictor import Predictor
 
-    def probs(precision: str) -> list[float]:
-        pred = Predictor.from_pretrained(
-            model_dir, backend="torch", precision=precision, num_threads=num_threads
-        )
-        return [p.prob_positive for p in pred.predict(texts)]
-
-    cand = probs("bf16") if p_bf16 is None else p_bf16
-    metrics, failures = compare(probs("fp32"), cand, TOLERANCES["bf16"], MIN_AGREEMENT)
+    cand = torch_probs(model_dir, "bf16", texts, num_threads) if p_bf16 is None else p_bf16
+    ref = torch_probs(model_dir, "fp32", texts, num_threads)
+    metrics, failures = compare(ref, cand, TOLERANCES["bf16"], MIN_AGREEMENT)
     record = {"passed": not failures, "failures": failures, "source": source, **metrics}
     settings = rundir.read_model_settings(model_dir)
     settings.bf16_verification = record
