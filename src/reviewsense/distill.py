@@ -214,8 +214,12 @@ def collate(features: list[dict], pad_id: int) -> dict:
 
 
 # -- data ------------------------------------------------------------------------------------
-def load_reviews(cfg: DistillConfig) -> dict:
-    """Texts and labels: labelled train (+ unlabelled, label -1) and held-out test reviews."""
+def load_reviews(cfg: DistillConfig, labelled=None, held_out=None) -> dict:
+    """Texts and labels: labelled train (+ unlabelled, label -1) and held-out reviews.
+
+    ``labelled``/``held_out``: Splits chosen by the caller (a sweep passes its run's training
+    and validation splits); default: ``train_size`` IMDb train / ``eval_size`` IMDb test reviews.
+    """
     from reviewsense.data import load_imdb_split, stratified_indices
     from reviewsense.unlabelled import (
         IMDB_UNSUPERVISED,
@@ -225,11 +229,13 @@ def load_reviews(cfg: DistillConfig) -> dict:
         read_texts,
     )
 
-    train = load_imdb_split("train", cfg.data_dir)
-    if cfg.train_size is not None and cfg.train_size < len(train):
+    train = labelled if labelled is not None else load_imdb_split("train", cfg.data_dir)
+    if labelled is None and cfg.train_size is not None and cfg.train_size < len(train):
         train = train.subset(stratified_indices(train.labels, cfg.train_size, cfg.seed))
-    test = load_imdb_split("test", cfg.data_dir)
-    test = test.subset(stratified_indices(test.labels, cfg.eval_size, cfg.seed))
+    test = held_out
+    if test is None:
+        test = load_imdb_split("test", cfg.data_dir)
+        test = test.subset(stratified_indices(test.labels, cfg.eval_size, cfg.seed))
     texts, labels = list(train.texts), list(train.labels)
     dropped = 0
     if cfg.unlabeled_size > 0:
@@ -310,8 +316,14 @@ def _save_student(student, tokenizer, out: Path, settings, teacher_dir: Path) ->
     )
 
 
-def run_distillation(cfg: DistillConfig, output_dir: str | Path) -> dict:
-    """Distil ``cfg.teacher`` into a ``cfg.layers``-layer student written to ``output_dir``."""
+def run_distillation(
+    cfg: DistillConfig, output_dir: str | Path, data: dict | None = None, state_file=None
+) -> dict:
+    """Distil ``cfg.teacher`` into a ``cfg.layers``-layer student written to ``output_dir``.
+
+    ``data``: :func:`load_reviews`' result when the caller chose the reviews (a sweep);
+    ``state_file``: where to save the student's ``trainer_state.json`` (loss curve), if anywhere.
+    """
     import transformers
 
     from reviewsense.runtime import environment_facts, peak_rss_mb, resolve_precision, set_threads
@@ -332,7 +344,7 @@ def run_distillation(cfg: DistillConfig, output_dir: str | Path) -> dict:
     log.info("teacher %s: %d layers; the student keeps %s", teacher_dir, n_teacher, keep)
     if cfg.max_length is not None:
         settings.max_length = cfg.max_length
-    data = load_reviews(cfg)
+    data = data if data is not None else load_reviews(cfg)
 
     def encode(texts: list[str]) -> list[list[int]]:
         mode, head = settings.truncation, settings.head_tokens
@@ -346,13 +358,16 @@ def run_distillation(cfg: DistillConfig, output_dir: str | Path) -> dict:
         cfg, student, seqs, data["labels"], soft, pad_id, precision, out
     )
     student = trainer.model.eval()
+    if state_file is not None:
+        trainer.state.save_to_json(str(state_file))
     quality, speed = evaluate_student(
         teacher_dir, teacher, student, data["eval"], eval_seqs, pad_id, precision
     )
     _save_student(student, tokenizer, out, settings, teacher_dir)
     if precision == "bf16":  # the student's own bf16 path, checked like train's (auto honours it)
         texts = list(data["eval"].texts[:VERIFY_N])
-        record_bf16_check(out, texts, f"{len(texts)} held-out test reviews", cfg.threads)
+        source = f"{len(texts)} held-out reviews ({data['facts']['held_out_source']})"
+        record_bf16_check(out, texts, source, cfg.threads)
     cleanup_checkpoints(out / rundir.CHECKPOINTS_DIR, keep=False)
     report = {
         "teacher": str(teacher_dir),
@@ -372,14 +387,19 @@ def run_distillation(cfg: DistillConfig, output_dir: str | Path) -> dict:
         "environment": environment_facts(precision, threads),
     }
     write_json(out / DISTILL_JSON, report)
+    _log_result(report)
+    return report
+
+
+def _log_result(report: dict) -> None:
+    q = report["held_out"]
     log.info(
         "student (%d layers): agreement %.4f with the teacher, accuracy %.4f vs teacher %.4f "
         "(n=%d); %.2fx the teacher's reviews/s",
-        len(keep),
-        quality["agreement"],
-        quality["student_accuracy"],
-        quality["teacher_accuracy"],
-        quality["n"],
-        speed["speedup"],
+        report["student_layers"],
+        q["agreement"],
+        q["student_accuracy"],
+        q["teacher_accuracy"],
+        q["n"],
+        report["speed"]["speedup"],
     )
-    return report

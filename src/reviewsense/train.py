@@ -40,6 +40,7 @@ from reviewsense.checkpoints import (  # noqa: F401 - re-exported: pretrain and 
 from reviewsense.config import RunConfig
 from reviewsense.errors import ReviewsenseError
 from reviewsense.jsonio import write_json
+from reviewsense.logfile import log_to_file
 from reviewsense.metrics import binary_metrics
 from reviewsense.runtime import (
     environment_facts,
@@ -116,15 +117,6 @@ def default_output_dir(cfg: RunConfig) -> Path:
     return get_settings().runs_dir / f"{stamp}-{cfg.name}"
 
 
-def _attach_log_file(path: Path) -> logging.Handler:
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
-    if logging.getLogger().level > logging.INFO:
-        logging.getLogger().setLevel(logging.INFO)
-    return handler
-
-
 # -- the steps ------------------------------------------------------------------------------------
 def run_training(
     cfg: RunConfig, output_dir: str | Path | None = None, resume: bool = False
@@ -141,8 +133,7 @@ def run_training(
         TrainResult with the run directory and the metrics written to ``metrics.json``.
     """
     run = _open_run(cfg, output_dir, resume)
-    handler = _attach_log_file(run.run_dir / rundir.TRAIN_LOG) if run.main else None
-    try:
+    with log_to_file(run.run_dir / rundir.TRAIN_LOG, enabled=run.main):
         _setup_runtime(run)
         inputs = _prepare_inputs(run)
         trainer, recorder = _build_trainer(run, inputs)
@@ -155,10 +146,6 @@ def run_training(
             )
             result.metrics = _write_outputs(run, trainer, inputs, fit, scores)
         return result
-    finally:
-        if handler is not None:
-            logging.getLogger().removeHandler(handler)
-            handler.close()
 
 
 def _open_run(cfg: RunConfig, output_dir: str | Path | None, resume: bool) -> _Run:

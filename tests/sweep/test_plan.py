@@ -140,3 +140,60 @@ def test_offline_sweep_with_uncached_hub_model_is_refused_before_any_run(tmp_pat
     with pytest.raises(ConfigError, match="invalid value for 'model'.*offline"):
         sweep.run_sweep(spec, tmp_path / "s", train_fn=trainer)
     assert trainer.calls == [] and not (tmp_path / "s").exists()
+
+
+# -- distillation variants ---------------------------------------------------------------------
+def _distill_spec(distill: dict, overrides: dict | None = None, first: str = "baseline"):
+    variants = [sweep.Variant(first, {}), sweep.Variant("student", overrides or {}, distill)]
+    return sweep.SweepSpec(name="d", base=base_config(), base_source="test", variants=variants)
+
+
+def test_distill_variant_runs_after_its_teacher_with_the_teachers_config(tmp_path):
+    spec = _distill_spec({"teacher": "baseline", "layers": 3, "unlabeled_size": 0})
+    spec.seeds = 2
+    plan = sweep.plan_sweep(spec, tmp_path / "s")
+    runs = {r.label: r for r in plan.runs}
+    assert [r.label for r in plan.runs] == [
+        "baseline/seed-42", "student/seed-42", "baseline/seed-43", "student/seed-43",
+    ]  # fmt: skip
+    s43 = runs["student/seed-43"]
+    assert s43.distill == {"layers": 3, "unlabeled_size": 0}
+    assert s43.teacher_dir == tmp_path / "s" / "baseline" / "seed-43"
+    assert s43.cfg.train.seed == 43 and runs["baseline/seed-43"].distill is None
+    # the same data and test reviews as its teacher
+    assert s43.cfg.data == runs["baseline/seed-43"].cfg.data
+    assert plan.resolved["student"]["distill.layers"] == 3
+    # the definition round-trips (report-only reads it back)
+    sweep.check_or_write_definition(plan)
+    again = sweep.load_plan(tmp_path / "s")
+    assert again.spec.variants[1].distill == {
+        "teacher": "baseline", "layers": 3, "unlabeled_size": 0,
+    }  # fmt: skip
+    sweep.check_or_write_definition(sweep.plan_sweep(spec, tmp_path / "s"))  # same sweep
+
+
+@pytest.mark.parametrize(
+    "distill, overrides, match",
+    [
+        ({"teacher": "nope"}, {}, "'distill.teacher'"),
+        ({"teacher": "student"}, {}, "'distill.teacher'"),  # itself / not listed before
+        ({"layers": 3}, {}, "'distill.teacher'"),
+        ({"teacher": "baseline", "seed": 1}, {}, "'distill.seed' is set from the teacher run"),
+        ({"teacher": "baseline", "layerz": 3}, {}, "'distill.layerz' is unknown"),
+        ({"teacher": "baseline", "layers": 0}, {}, "'layers'"),
+        ({"teacher": "baseline"}, {"epochs": 2}, "no overrides of its own"),
+    ],
+)
+def test_bad_distill_variant_rejected_before_any_run(tmp_path, distill, overrides, match):
+    trainer = FakeTrainer()
+    with pytest.raises(ConfigError, match=match) as ei:
+        sweep.run_sweep(_distill_spec(distill, overrides), tmp_path / "s", train_fn=trainer)
+    assert "variant 'student'" in str(ei.value)
+    assert trainer.calls == [] and not (tmp_path / "s").exists()
+
+
+def test_unlabelled_imdb_reviews_refused_for_other_data(tmp_path):
+    spec = _distill_spec({"teacher": "baseline", "unlabeled_size": 100})
+    spec.base.override({"dataset": "files", "train_file": "x.csv", "test_file": "y.csv"})
+    with pytest.raises(ConfigError, match="'distill.unlabeled_size'.*set it to 0"):
+        sweep.plan_sweep(spec, tmp_path / "s")

@@ -19,6 +19,7 @@ from reviewsense.rundir import DONE_MARKER, METRICS_JSON, TEST_PREDICTIONS
 from .fakes import (
     N_TEST,
     FakeTrainer,
+    base_config,
     grid_spec,
     make_tiny_data,
     make_tiny_model,
@@ -152,3 +153,48 @@ def test_every_seed_is_tested_on_the_same_reviews(tmp_path):
     ]
     assert len(ids[0]) == 16
     assert sorted(ids[0]) == sorted(ids[1])
+
+
+@pytest.mark.slow
+def test_distilled_student_is_a_variant_tested_on_the_teachers_reviews(tmp_path):
+    # Per seed, the student of that seed's baseline run: 1 layer of the tiny 2-layer BERT.
+    model = make_tiny_model(tmp_path / "tiny-bert")
+    train, test = make_tiny_data(tmp_path / "data", n_train=64, n_test=48)
+    base = tiny_config(model, train, test)
+    base.override({"train_size": 48, "val_size": 16, "epochs": 2})
+    distill = {"teacher": "baseline", "layers": 1, "unlabeled_size": 0, "epochs": 2}
+    spec = sweep.SweepSpec(
+        name="students",
+        base=base.validate(),
+        base_source="test",
+        variants=[sweep.Variant("baseline", {}), sweep.Variant("student", {}, distill)],
+        seeds=[1, 2],
+    )
+    out = tmp_path / "sweep"
+    result = sweep.run_sweep(spec, out, curves=False)
+    assert result.n_trained == 4 and not result.failed
+    for seed in (1, 2):
+        run = out / "student" / f"seed-{seed}"
+        ids = {
+            name: sorted(pd.read_parquet(out / name / f"seed-{seed}" / TEST_PREDICTIONS)["row_id"])
+            for name in ("baseline", "student")
+        }
+        assert len(ids["student"]) == 48 and ids["student"] == ids["baseline"]
+        metrics = json.loads((run / METRICS_JSON).read_text())
+        assert metrics["distill"]["layers_kept"] == [1]
+        assert metrics["distill"]["teacher"].endswith(f"baseline/seed-{seed}/model")
+        assert metrics["data"]["train"] == 48  # the teacher run's training split
+        assert json.loads((run / "model" / "config.json").read_text())["num_hidden_layers"] == 1
+    summary = json.loads((out / "summary.json").read_text())
+    student = summary["variants"]["student"]
+    assert student["n_seeds"] == 2 and student["n_paired_predictions"] == 2 * 48
+
+
+def test_student_of_an_unfinished_teacher_is_refused(tmp_path):
+    from reviewsense.distill_run import distill_run
+    from reviewsense.errors import ReviewsenseError
+
+    (tmp_path / "teacher").mkdir()
+    with pytest.raises(ReviewsenseError, match="not complete .*re-run the sweep"):
+        distill_run(base_config(), {}, tmp_path / "teacher", tmp_path / "student")
+    assert not (tmp_path / "student").exists()

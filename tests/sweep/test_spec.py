@@ -105,3 +105,20 @@ def test_shipped_pretrain_sweep_changes_only_the_model(tmp_path, monkeypatch):
 def test_presets_still_load():
     # The shipped sweep files build on these presets.
     assert config_mod.load_preset("offline").model == "minilm"
+
+
+def test_distill_entry_makes_a_distillation_variant():
+    spec = sweep.spec_from_dict(
+        {
+            "preset": "offline",
+            "variants": {
+                "baseline": {},
+                "student": {"distill": {"teacher": "baseline", "layers": 3}},
+            },
+        }
+    )
+    student = spec.variants[1]
+    assert student.overrides == {} and student.distill == {"teacher": "baseline", "layers": 3}
+    assert spec.variants[0].distill is None
+    with pytest.raises(ConfigError, match="'variants.s.distill' must be a mapping"):
+        sweep.spec_from_dict({"preset": "offline", "variants": {"s": {"distill": 3}}})

@@ -22,7 +22,7 @@ from reviewsense.config import RunConfig
 from reviewsense.errors import ConfigError
 from reviewsense.modeling import ALIASES as MODEL_ALIASES
 from reviewsense.modeling import check_model_name
-from reviewsense.sweep.spec import SweepError, SweepSpec, Variant
+from reviewsense.sweep.spec import SweepError, SweepSpec, Variant, make_variant
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,10 @@ class PlannedRun:
 
     variant: str
     seed: int
-    cfg: RunConfig
+    cfg: RunConfig  # a distillation run: its teacher run's config (same data and test reviews)
     run_dir: Path
+    distill: dict[str, Any] | None = None  # DistillConfig options of a distillation run
+    teacher_dir: Path | None = None  # the same seed's run of the teacher variant
 
     @property
     def label(self) -> str:
@@ -129,6 +131,55 @@ def _resolve(common: RunConfig, v: Variant) -> RunConfig:
     return cfg
 
 
+# DistillConfig options a sweep sets from the teacher run, so refused under `distill:`
+SET_BY_SWEEP = ("teacher", "train_size", "eval_size", "seed", "data_dir", "threads", "precision")
+
+
+def _distill_options(v: Variant, earlier: list[Variant], cfg_of: dict) -> dict[str, Any]:
+    """A distillation variant's validated options (without ``teacher``).
+
+    Raises:
+        ConfigError: naming the variant and the ``distill.`` key.
+    """
+    from dataclasses import fields
+
+    from reviewsense.data.splits import resolve_dataset
+    from reviewsense.distill import DistillConfig
+
+    where = f"variant '{v.name}'"
+    if v.overrides:
+        raise ConfigError(
+            f"{where}: a distillation variant has no overrides of its own "
+            f"({', '.join(v.overrides)}); put its options under 'distill:'"
+        )
+    opts = dict(v.distill or {})
+    teacher = opts.pop("teacher", None)
+    trainers = [x.name for x in earlier if x.distill is None]
+    if teacher not in trainers:
+        raise ConfigError(
+            f"{where}: invalid value for 'distill.teacher': {teacher!r} (the name of a training "
+            f"variant listed before it: {', '.join(trainers) or 'none'})"
+        )
+    known = {f.name for f in fields(DistillConfig)} - set(SET_BY_SWEEP)
+    for key in opts:
+        if key not in known:
+            why = "set from the teacher run" if key in SET_BY_SWEEP else "unknown"
+            raise ConfigError(
+                f"{where}: 'distill.{key}' is {why} (options: {', '.join(sorted(known))})"
+            )
+    dcfg = DistillConfig(teacher=teacher, **opts)
+    try:
+        dcfg.validate()
+    except ConfigError as e:
+        raise ConfigError(f"{where}: distill: {e}") from None
+    if dcfg.unlabeled_size > 0 and resolve_dataset(cfg_of[teacher].data) != "imdb":
+        raise ConfigError(
+            f"{where}: 'distill.unlabeled_size' draws IMDb's unlabelled reviews, but the runs "
+            "read other data; set it to 0"
+        )
+    return {"teacher": teacher, **opts}
+
+
 def plan_sweep(spec: SweepSpec, output_dir: str | Path) -> SweepPlan:
     """Resolve and validate every variant × seed before anything runs (nothing is written).
 
@@ -145,7 +196,14 @@ def plan_sweep(spec: SweepSpec, output_dir: str | Path) -> SweepPlan:
         common.override(spec.set)
     except ConfigError as e:
         raise ConfigError(f"set: {e}") from None
-    resolved = {v.name: _resolve(common, v) for v in spec.variants}
+    resolved: dict[str, RunConfig] = {}
+    distill: dict[str, dict] = {}
+    for i, v in enumerate(spec.variants):
+        if v.distill is None:
+            resolved[v.name] = _resolve(common, v)
+        else:  # the teacher's data, splits and test reviews
+            distill[v.name] = _distill_options(v, spec.variants[:i], resolved)
+            resolved[v.name] = copy.deepcopy(resolved[distill[v.name]["teacher"]])
     if isinstance(spec.seeds, int):
         seeds = [common.train.seed + k for k in range(spec.seeds)]
     else:
@@ -156,8 +214,14 @@ def plan_sweep(spec: SweepSpec, output_dir: str | Path) -> SweepPlan:
             cfg = copy.deepcopy(resolved[v.name])
             cfg.train.seed = seed
             cfg.name = f"{spec.name}/{v.name}/seed-{seed}"
-            runs.append(PlannedRun(v.name, seed, cfg, out / v.name / f"seed-{seed}"))
+            run = PlannedRun(v.name, seed, cfg, out / v.name / f"seed-{seed}")
+            if v.name in distill:
+                run.distill = {k: x for k, x in distill[v.name].items() if k != "teacher"}
+                run.teacher_dir = out / distill[v.name]["teacher"] / f"seed-{seed}"
+            runs.append(run)
     flat = {k: _flatten(c) for k, c in resolved.items()}
+    for name, opts in distill.items():
+        flat[name] |= {f"distill.{k}": plain(x) for k, x in opts.items()}
     return SweepPlan(spec=spec, output_dir=out, seeds=seeds, runs=runs, resolved=flat)
 
 
@@ -176,9 +240,16 @@ def definition(plan: SweepPlan) -> dict:
         "seeds": plan.seeds,
         "baseline": s.baseline_name,
         "grid": {k: [plain(x) for x in v] for k, v in s.grid.items()} if s.grid else None,
-        "variants": {v.name: {k: plain(x) for k, x in v.overrides.items()} for v in s.variants},
+        "variants": {v.name: _variant_definition(v) for v in s.variants},
         "resolved": plan.resolved,
     }
+
+
+def _variant_definition(v: Variant) -> dict:
+    d = {k: plain(x) for k, x in v.overrides.items()}
+    if v.distill is not None:
+        d["distill"] = {k: plain(x) for k, x in v.distill.items()}
+    return d
 
 
 def _definition_diff(old: dict, new: dict) -> list[str]:
@@ -276,7 +347,7 @@ def load_plan(output_dir: str | Path) -> SweepPlan:
         base=base,
         base_source=str(d.get("base")),
         set=d.get("set") or {},
-        variants=[Variant(k, v or {}) for k, v in (d.get("variants") or {}).items()],
+        variants=[make_variant(k, v, str(path)) for k, v in (d.get("variants") or {}).items()],
         seeds=list(d.get("seeds") or []),
         baseline=d.get("baseline"),
         grid=d.get("grid"),

@@ -18,6 +18,7 @@ from typing import Any
 
 from reviewsense.config import RunConfig
 from reviewsense.errors import ReviewsenseError
+from reviewsense.logfile import log_to_file
 from reviewsense.rundir import is_complete_run
 from reviewsense.sweep.plan import (
     PlannedRun,
@@ -35,6 +36,7 @@ SWEEP_LOG = "sweep.log"
 LOCK_FILE = ".sweep.lock"
 
 TrainFn = Callable[[RunConfig, Path, bool], Any]
+DistillFn = Callable[[PlannedRun], Any]  # a distillation variant's run (started over if unfinished)
 
 
 @dataclass
@@ -99,19 +101,6 @@ def _sweep_lock(out: Path) -> Iterator[None]:
         path.unlink(missing_ok=True)
 
 
-@contextmanager
-def _log_to(path: Path) -> Iterator[None]:
-    """Copy every log record into ``DIR/sweep.log`` while the sweep runs."""
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
-    try:
-        yield
-    finally:
-        logging.getLogger().removeHandler(handler)
-        handler.close()
-
-
 def _default_train_fn() -> TrainFn:
     from reviewsense.train import run_training
 
@@ -119,6 +108,15 @@ def _default_train_fn() -> TrainFn:
         return run_training(cfg, run_dir, resume=resume)
 
     return train
+
+
+def _default_distill_fn() -> DistillFn:
+    from reviewsense.distill_run import distill_run
+
+    def distill(r: PlannedRun) -> Any:
+        return distill_run(r.cfg, r.distill or {}, r.teacher_dir, r.run_dir)
+
+    return distill
 
 
 def _safe_report(plan: SweepPlan, curves: bool) -> dict | None:
@@ -161,7 +159,9 @@ def _eta(plan: SweepPlan, i: int, durations: list[float]) -> str:
     return f", about {left * sum(durations) / len(durations) / 60:.0f} min left"
 
 
-def _run_all(plan: SweepPlan, train: TrainFn, keep_going: bool) -> list[RunOutcome]:
+def _run_all(
+    plan: SweepPlan, train: TrainFn, distill: DistillFn, keep_going: bool
+) -> list[RunOutcome]:
     """Every planned run in order: skip complete ones, stop at the first failure unless asked."""
     n = len(plan.runs)
     outcomes: list[RunOutcome] = []
@@ -177,8 +177,11 @@ def _run_all(plan: SweepPlan, train: TrainFn, keep_going: bool) -> list[RunOutco
             continue
         resume = r.run_dir.exists()
         what = "resuming an unfinished run" if resume else "training"
+        if r.distill is not None:
+            what = f"distilling from {r.teacher_dir}"
         log.info("sweep [%d/%d] %s: %s%s", i, n, r.label, what, _eta(plan, i, durations))
-        outcome = _train_one(train, r, resume)
+        fn = train if r.distill is None else (lambda *_, r=r: distill(r))
+        outcome = _train_one(fn, r, resume)
         outcomes.append(outcome)
         if outcome.status == "failed":
             stop = not keep_going
@@ -193,6 +196,7 @@ def run_sweep(
     output_dir: str | Path,
     *,
     train_fn: TrainFn | None = None,
+    distill_fn: DistillFn | None = None,
     keep_going: bool = False,
     curves: bool = True,
 ) -> SweepResult:
@@ -203,6 +207,8 @@ def run_sweep(
         output_dir: the sweep folder ``DIR``.
         train_fn: ``(cfg, run_dir, resume) -> Any``; default
             :func:`reviewsense.train.run_training`. Injected by tests.
+        distill_fn: ``(planned run) -> Any`` for distillation variants; default
+            :func:`reviewsense.distill_run.distill_run`.
         keep_going: continue with the next run when one fails (default: stop at the first
             failure — it is usually systematic, e.g. missing data).
         curves: overlay training curves into ``DIR/curves`` at the end.
@@ -215,7 +221,7 @@ def run_sweep(
     check_models_available(plan)
     check_or_write_definition(plan)
     out = plan.output_dir
-    with _log_to(out / SWEEP_LOG):
+    with log_to_file(out / SWEEP_LOG):
         with _sweep_lock(out):
             done = sum(is_complete_run(r.run_dir) for r in plan.runs)
             log.info(
@@ -223,7 +229,8 @@ def run_sweep(
                 spec.name, len(plan.runs), len(spec.variants), len(plan.seeds), done,
                 len(plan.runs) - done, out,
             )  # fmt: skip
-            outcomes = _run_all(plan, train_fn or _default_train_fn(), keep_going)
+            train = train_fn or _default_train_fn()
+            outcomes = _run_all(plan, train, distill_fn or _default_distill_fn(), keep_going)
         summary = _safe_report(plan, curves=curves)
         result = SweepResult(out, outcomes, summary)
         if result.failed:

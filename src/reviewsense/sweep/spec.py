@@ -10,6 +10,8 @@ A sweep file (``configs/sweeps/*.yaml``)::
     variants:                  # name -> overrides; or `grid: {key: [v1, v2], ...}` (product)
       baseline: {}
       epochs_2: {epochs: 2}
+      distilled_l3:            # per seed, a student of that seed's `baseline` run (distill.py)
+        distill: {teacher: baseline, layers: 3, unlabeled_size: 10000}
 """
 
 from __future__ import annotations
@@ -36,10 +38,15 @@ class SweepError(ReviewsenseError):
 
 @dataclass
 class Variant:
-    """One named set of overrides applied on top of the base config."""
+    """One named set of overrides applied on top of the base config, or a distillation.
+
+    ``distill``: ``{teacher: VARIANT, <DistillConfig options>}`` — each seed's run is a student
+    distilled from the same seed's run of the teacher variant (it has no overrides of its own).
+    """
 
     name: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    distill: dict[str, Any] | None = None
 
 
 @dataclass
@@ -179,10 +186,19 @@ def _mapping(value: Any, what: str, source: str) -> dict:
     return dict(value)
 
 
+def make_variant(name: str, overrides: Any, source: str) -> Variant:
+    """A Variant from its mapping; a ``distill:`` entry makes it a distillation variant."""
+    ov = _mapping(overrides, f"variants.{name}", source)
+    distill = ov.pop("distill", None)
+    if distill is not None:
+        distill = _mapping(distill, f"variants.{name}.distill", source)
+    return Variant(name, ov, distill)
+
+
 def _variants(raw: Any, source: str) -> list[Variant]:
     """``variants:`` as a mapping (name: overrides) or a list of ``{name: .., key: ..}``."""
     if isinstance(raw, dict):
-        return [Variant(str(n), _mapping(ov, f"variants.{n}", source)) for n, ov in raw.items()]
+        return [make_variant(str(n), ov, source) for n, ov in raw.items()]
     if not isinstance(raw, list):
         raise ConfigError(f"{source}: 'variants' must map names to overrides")
     variants = []
@@ -190,7 +206,7 @@ def _variants(raw: Any, source: str) -> list[Variant]:
         if not isinstance(item, dict) or "name" not in item:
             raise ConfigError(f"{source}: variants[{i}] needs a 'name'")
         ov = dict(item)
-        variants.append(Variant(str(ov.pop("name")), ov))
+        variants.append(make_variant(str(ov.pop("name")), ov, source))
     return variants
 
 
