@@ -1,5 +1,8 @@
 """Sweeps: one base config, several variants (named overrides or a product grid), N seeds each.
 
+A variant may also be a distillation (``distill: {teacher: VARIANT, ...}``): per seed, a student
+of that seed's teacher run, compared like any variant (:mod:`reviewsense.distill_run`).
+
 Modules, in import order: :mod:`.spec` (the definition and sweep files), :mod:`.plan`
 (validated runs, the stored ``sweep.yaml``), :mod:`.stats` (paired tests, the review as the
 unit), :mod:`.summary` (per-variant statistics, verdicts), :mod:`.report` (``summary.json``,

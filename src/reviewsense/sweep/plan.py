@@ -1,7 +1,8 @@
 """From a SweepSpec to a validated plan of runs, and the definition stored in ``DIR/sweep.yaml``.
 
-Each run is an ordinary run directory (what ``reviewsense train`` writes) at
-``DIR/<variant>/seed-<seed>/`` where ``<seed>`` is the run's actual training seed. Every
+Each run is an ordinary run directory (what ``reviewsense train`` writes; for a distillation
+variant, what :mod:`reviewsense.distill_run` writes) at ``DIR/<variant>/seed-<seed>/`` where
+``<seed>`` is the run's actual training seed. Every
 variant is resolved and validated before the first run starts. Re-running the same sweep into
 DIR is allowed (it resumes), and so is adding or removing variants (finished runs are reused);
 any other change of the definition is refused.
