@@ -22,7 +22,7 @@ Usage:
 
 ``--json`` writes a list with one object per (db, clients) level: ``db``, ``clients``,
 ``reviews_per_s``, ``p50_ms``, ``p99_ms``, ``status_codes``, ``offline_reviews_per_s`` (and
-``requests``, ``texts``).
+``requests``, ``texts``, ``cpu``, ``bf16_path``, ``serve_flags``: the ``--extra`` flags).
 """
 
 from __future__ import annotations
@@ -170,9 +170,11 @@ def main() -> int:
         texts = imdb_texts(2000, args.imdb)
     else:
         texts = make_texts(2000, args.words)
+    from reviewsense.runtime import bf16_path, cpu_model
     from reviewsense.settings import ServiceSettings
 
     batch = ServiceSettings().batch_max_texts  # the server's per-call batch (same env)
+    machine = {"cpu": cpu_model(), "bf16_path": bf16_path(), "serve_flags": args.extra}
     offline = offline_throughput(model, texts[: args.offline_n], args.threads, batch)
     results = []
     cluster = None
@@ -194,7 +196,7 @@ def main() -> int:
                 srv.wait_ready(120)
                 for c in (int(x) for x in args.clients.split(",")):
                     r = asyncio.run(run_clients(srv.url, key, c, args.duration, args.warmup, texts))
-                    r.update(db=db, offline_reviews_per_s=offline, texts=args.texts)
+                    r.update(db=db, offline_reviews_per_s=offline, texts=args.texts, **machine)
                     results.append(r)
                     print(
                         f"{db:10s} clients={c:3d}  {r['reviews_per_s']:7.1f} reviews/s  "

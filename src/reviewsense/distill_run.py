@@ -56,9 +56,13 @@ def distill_config(cfg: RunConfig, options: dict, teacher_run: Path, n_train: in
     return dcfg
 
 
-def _metrics(report: dict, bundle, scores, precision: str) -> dict:
-    """``metrics.json`` of a distillation run (the layout of ``train``'s, docs/CONTRACTS.md)."""
+def _metrics(report: dict, bundle, scores, precision: str, wall_time_s: float) -> dict:
+    """``metrics.json`` of a distillation run (the layout of ``train``'s, docs/CONTRACTS.md).
+
+    ``wall_time_s``: the whole run (teacher logits, training, scoring), seconds.
+    """
     tr = report["train"]
+    batch = report["config"]["batch_size"]
     val = binary_metrics(bundle.val.labels, scores.val)
     row = {"epoch": tr["epochs"], "step": tr["steps"]} | {
         k: val[k] for k in ("accuracy", "f1", "log_loss") if k in val
@@ -83,13 +87,13 @@ def _metrics(report: dict, bundle, scores, precision: str) -> dict:
             "truncated_share": {"test": scores.test_truncated},
         },
         "train": {
-            "wall_time_s": tr["wall_time_s"],
+            "wall_time_s": wall_time_s,
             "train_time_s": tr["train_time_s"],
-            "examples_per_s": report["examples_per_s"],
+            "examples_per_s": tr["steps"] * batch / tr["train_time_s"],
             "train_loss": tr["train_loss"],
             "steps": tr["steps"],
             "epochs": tr["epochs"],
-            "global_batch_size": report["config"]["batch_size"],
+            "global_batch_size": batch,
             "world_size": 1,
             "precision": precision,
             "threads": report["environment"].get("threads"),
@@ -141,12 +145,9 @@ def distill_run(cfg: RunConfig, options: dict, teacher_run: Path, run_dir: Path)
         report = run_distillation(dcfg, model_dir, data, run_dir / rundir.TRAINER_STATE)
         precision = resolve_precision(dcfg.precision)
         scores = score_splits(model_dir, precision, dcfg.threads, bundle)
-        seen = report["train"]["steps"] * dcfg.batch_size
-        report["examples_per_s"] = seen / report["train"]["train_time_s"]
         write_predictions(run_dir / rundir.VAL_PREDICTIONS, bundle.val, scores.val)
         write_predictions(run_dir / rundir.TEST_PREDICTIONS, bundle.test, scores.test)
-        metrics = _metrics(report, bundle, scores, precision)
-        metrics["train"]["wall_time_s"] = time.time() - t0
+        metrics = _metrics(report, bundle, scores, precision, time.time() - t0)
         write_json(run_dir / rundir.METRICS_JSON, metrics)
         keys = ("wall_time_s", "train_time_s", "examples_per_s", "peak_rss_mb")
         env = environment_facts(precision, dcfg.threads) | {k: metrics["train"][k] for k in keys}

@@ -52,6 +52,8 @@ class ServiceSettings(CoreSettings):
     batch_max_texts: int = Field(default=32, ge=1)  # REVIEWSENSE_BATCH_MAX_TEXTS: per model call
     # REVIEWSENSE_BATCH_WAIT_MS: longest wait for a batch to fill (only under load; see batcher)
     batch_wait_ms: float = Field(default=5.0, ge=0.0)
+    # REVIEWSENSE_BATCH_SPLIT: a model call takes half of the waiting texts (see batcher)
+    batch_split: bool = True
     queue_size: int = Field(default=2048, ge=1)  # REVIEWSENSE_QUEUE_SIZE: waiting texts (503)
     queue_timeout_s: float = Field(default=10.0, gt=0.0)  # REVIEWSENSE_QUEUE_TIMEOUT_S
     flag_poll_s: float = Field(default=0.25, gt=0.0)  # REVIEWSENSE_FLAG_POLL_S: SSE poll period

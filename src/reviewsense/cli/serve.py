@@ -24,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="longest wait for a batch to fill under load (default 5; none when idle)",
     )
     parser.add_argument(
+        "--batch-split",
+        action=argparse.BooleanOptionalAction,
+        help="a model call takes half of the waiting texts, so the model works while answers "
+        "go out (default on)",
+    )
+    parser.add_argument(
         "--queue-size", type=int, help="texts waiting for inference before 503 (default 2048)"
     )
     parser.add_argument(
@@ -39,6 +45,7 @@ FLAGS = {
     "threshold": "--threshold",
     "batch_max_texts": "--batch-max",
     "batch_wait_ms": "--batch-wait-ms",
+    "batch_split": "--batch-split",
     "queue_size": "--queue-size",
     "max_batch_reviews": "--max-batch-reviews",
     "max_body_bytes": "--max-body-bytes",

@@ -100,6 +100,7 @@ def build_state(
         None,
         max_batch=settings.batch_max_texts,
         max_wait_ms=settings.batch_wait_ms,
+        split=settings.batch_split,
         max_queue=settings.queue_size,
         timeout_s=settings.queue_timeout_s,
         on_batch=metrics.batch_size.observe,
