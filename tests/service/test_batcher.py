@@ -149,51 +149,38 @@ def test_an_idle_batcher_runs_a_lone_text_without_waiting_for_company():
     assert echo.batches == [1, 1]
 
 
+async def single_texts_together(predict, n: int, **batcher_args) -> list:
+    """``n`` single-text requests ("0", "1", ...) arriving together at a fresh batcher."""
+    b = MicroBatcher(predict, **batcher_args)
+    await b.start()
+    try:
+        return await asyncio.gather(*(b.submit([str(i)]) for i in range(n)))
+    finally:
+        await b.stop()
+
+
 def test_under_load_batches_fill_up_to_max_batch():
     echo = Echo(delay=0.05)
-
-    async def main():
-        b = MicroBatcher(echo, max_batch=8, max_wait_ms=1000, split=False)
-        await b.start()
-        try:
-            # 40 single-text requests arriving together: the model sees full batches.
-            return await asyncio.gather(*(b.submit([str(i)]) for i in range(40)))
-        finally:
-            await b.stop()
-
-    assert run(main()) == [[len(str(i))] for i in range(40)]
+    # 40 single-text requests arriving together: the model sees full batches.
+    results = run(single_texts_together(echo, 40, max_batch=8, max_wait_ms=1000, split=False))
+    assert results == [[len(str(i))] for i in range(40)]
     assert echo.batches == [8] * 5
 
 
 def test_split_leaves_half_the_queue_for_the_next_call():
     echo = Echo(delay=0.05)
-
-    async def main(split):
-        b = MicroBatcher(echo, max_batch=32, max_wait_ms=1000, split=split)
-        await b.start()
-        try:
-            # 8 clients' single-text requests arriving together
-            return await asyncio.gather(*(b.submit([str(i)]) for i in range(8)))
-        finally:
-            await b.stop()
-
-    assert run(main(True)) == [[1]] * 8
+    # 8 clients' single-text requests arriving together
+    results = run(single_texts_together(echo, 8, max_batch=32, max_wait_ms=1000, split=True))
+    assert results == [[1]] * 8
     assert echo.batches == [4, 4]  # the model has the second half while the first is answered
     echo.batches.clear()
-    assert run(main(False)) == [[1]] * 8
+    results = run(single_texts_together(echo, 8, max_batch=32, max_wait_ms=1000, split=False))
+    assert results == [[1]] * 8
     assert echo.batches == [8]
 
 
 def test_split_never_goes_below_split_min_nor_above_max_batch():
     echo = Echo(delay=0.02)
-
-    async def main():
-        b = MicroBatcher(echo, max_batch=8, max_wait_ms=1000)
-        await b.start()
-        try:
-            return await asyncio.gather(*(b.submit([str(i)]) for i in range(40)))
-        finally:
-            await b.stop()
-
-    assert run(main()) == [[len(str(i))] for i in range(40)]
+    results = run(single_texts_together(echo, 40, max_batch=8, max_wait_ms=1000))
+    assert results == [[len(str(i))] for i in range(40)]
     assert echo.batches == [8, 8, 8, 8, 4, 4]  # 8 waiting: 4 + 4; never 2 or 1 while 4 wait
