@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,8 @@ FLAG_STATUSES = ("open", "resolved")
 
 # Execution option that makes a SQLite transaction start with BEGIN IMMEDIATE (see below).
 SQLITE_WRITE = "reviewsense_sqlite_write"
+# How long a SQLite connection waits for another writer (busy timeout, WAL switch) [s].
+SQLITE_BUSY_TIMEOUT_S = 30
 
 
 def utcnow() -> dt.datetime:
@@ -170,8 +174,8 @@ def make_engine(url: str) -> Engine:
             parent = Path(db).expanduser().resolve().parent
             if not parent.is_dir():
                 raise ConfigError(f"--db: folder {parent} of the SQLite file does not exist")
-        # Threads of the server share the pool; SQLite waits up to 30 s for another writer.
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        # Threads of the server share the pool; SQLite waits for another writer.
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
     else:
         kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800)
     engine = create_engine(url, **kwargs)
@@ -187,10 +191,10 @@ def _configure_sqlite(engine: Engine) -> None:
         # transactions start too late and as DEFERRED).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        _enable_wal(cur)
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -202,6 +206,26 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
+
+
+def _enable_wal(cur: sqlite3.Cursor) -> None:
+    """Switch the file to WAL once; retry while another connection holds the lock.
+
+    Changing the journal mode needs an exclusive lock and SQLite does not run its busy handler
+    for it, so replicas opening a fresh file together would get "database is locked" at once.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    delay_s = 0.005
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() + delay_s > deadline:
+                raise
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, 0.2)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
