@@ -104,6 +104,7 @@ def test_flag_pagination_and_resolve(sm):
         open_now, _ = crud.list_flags(s, status="open", limit=10, cursor=None)
         assert len(open_now) == 4
         assert crud.flag_ids_after(s, after_id=ids[1]) == [ids[0]]
+        assert crud.flag_ids_after(s, after_id=ids[0], holes=[ids[2]]) == [ids[2]]
         assert [f["id"] for f in crud.flags_by_ids(s, ids=[ids[0]])] == [ids[0]]
         assert crud.max_flag_id(s) == ids[0]
 

@@ -67,12 +67,15 @@ def test_revocation_takes_effect_after_the_cache_expires(sqlite_url):
         key_id, key = crud.create_api_key(s, role="read")
         s.commit()
     v = KeyVerifier(sm, cache_s=0.3)
+    assert v.cached(key) is None  # never verified: the route goes to the database
     assert v.verify(key) is not None
     with sm() as s:
         (row,) = crud.find_api_keys(s, key_id_or_prefix=key)  # a full key works too
         crud.revoke_api_key(s, key=row)
         s.commit()
+    assert v.cached(key) is not None  # within cache_s the revoked key still passes
     time.sleep(0.35)
+    assert v.cached(key) is None
     assert v.verify(key) is None
 
 

@@ -411,11 +411,15 @@ def get_title(session: Session, *, title_id: str) -> Title | None:
     return session.get(Title, title_id)
 
 
-def flag_ids_after(session: Session, *, after_id: int, limit: int = 5000) -> list[int]:
-    """Ids of flags above ``after_id``, ascending (index-only: the poller's cheap query)."""
-    return list(
-        session.scalars(select(Flag.id).where(Flag.id > after_id).order_by(Flag.id).limit(limit))
-    )
+def flag_ids_after(
+    session: Session, *, after_id: int, holes: Sequence[int] = (), limit: int = 5000
+) -> list[int]:
+    """Ids of flags above ``after_id`` or in ``holes``, ascending (index-only: the poller's
+    cheap query)."""
+    where = Flag.id > after_id
+    if holes:
+        where = or_(where, Flag.id.in_(list(holes)))
+    return list(session.scalars(select(Flag.id).where(where).order_by(Flag.id).limit(limit)))
 
 
 def flags_by_ids(session: Session, *, ids: Sequence[int]) -> list[dict]:

@@ -42,8 +42,10 @@ def require_role(*roles: str) -> Callable[..., Any]:
         if _KEY_QUERY_PARAMS & {k.lower() for k in request.query_params}:
             raise HTTPException(400, "send the API key in the X-API-Key header, never in the URL")
         state: ServiceState = request.app.state.svc
-        # A DB lookup on a cache miss: off the event loop.
-        principal = await run_in_threadpool(state.verifier.verify, key)
+        # A cache hit costs a hash; a miss is a DB lookup, off the event loop.
+        principal = state.verifier.cached(key) or await run_in_threadpool(
+            state.verifier.verify, key
+        )
         if principal is None:
             raise HTTPException(
                 401,

@@ -22,6 +22,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE = 1000  # events buffered per slow client before it is disconnected
+MAX_HOLES = 2000  # unseen ids below the newest one that a poll asks for by id
 
 
 class Subscriber:
@@ -37,11 +38,14 @@ class FlagBroadcaster:
 
     Ids are not committed in id order on PostgreSQL (a transaction that took id 100 can commit
     after the one that took 101), so "id > the last one seen" would lose flags. The poller
-    instead re-reads ids above a *safe* watermark — the newest id seen at least ``settle_s``
-    ago — and skips the ids it already delivered.
+    instead asks for the ids above the newest one seen *and* the holes below it: ids between a
+    *safe* watermark (the newest id seen at least ``settle_s`` ago) and the newest one that it
+    has not seen yet. Each poll so reads only new rows, however many flags the settle window
+    holds (re-reading the whole window made every poll cost O(flags/s × settle_s) rows).
 
     Args:
-        fetch_ids_after: ``(after_id) -> list[int]`` of flag ids (runs in a thread).
+        fetch_ids_after: ``(after_id, holes) -> list[int]``: flag ids above ``after_id`` or in
+            ``holes`` (runs in a thread).
         fetch_flags: ``(ids) -> list[flag dict]`` oldest first (runs in a thread).
         fetch_max_id: ``() -> int``, the newest flag id (runs in a thread).
         poll_s: poll interval (the cross-replica delay).
@@ -97,7 +101,7 @@ class FlagBroadcaster:
         """Delivered flags after ``after_id`` (a reconnecting client's Last-Event-ID)."""
         ids = [
             i
-            for i in self._fetch_ids_after(after_id)
+            for i in self._fetch_ids_after(after_id, [])
             if i in self._delivered or (self.safe_id is not None and i <= self.safe_id)
         ]
         return self._fetch_flags(ids[:limit]) if ids else []
@@ -110,13 +114,18 @@ class FlagBroadcaster:
             self.safe_id = await asyncio.to_thread(self._fetch_max_id)
             self._history.append((now, self.safe_id))
             return
-        ids = await asyncio.to_thread(self._fetch_ids_after, self.safe_id)
-        new = [i for i in ids if i not in self._delivered]
+        top = max(self._delivered, default=self.safe_id)  # newest id seen
+        if top - self.safe_id - len(self._delivered) <= MAX_HOLES:
+            holes = [i for i in range(self.safe_id + 1, top) if i not in self._delivered]
+            ids = await asyncio.to_thread(self._fetch_ids_after, top, holes)
+        else:  # ids jumped far ahead (a sequence reset): re-read the window instead
+            ids = await asyncio.to_thread(self._fetch_ids_after, self.safe_id, [])
+        new = sorted(i for i in ids if i not in self._delivered)
         if new and self.subscribers:
             for flag in await asyncio.to_thread(self._fetch_flags, new):
                 self._publish(flag)
         self._delivered.update(new)
-        self._history.append((now, max(ids, default=self.safe_id)))
+        self._history.append((now, max(top, *ids) if ids else top))
         # Advance the watermark to what was seen settle_s ago; forget ids below it.
         while len(self._history) > 1 and self._history[1][0] <= now - self.settle_s:
             self._history.popleft()

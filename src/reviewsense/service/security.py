@@ -65,6 +65,14 @@ class KeyVerifier:
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, key: str | None) -> Principal | None:
+        """The principal when the key was verified less than ``cache_s`` ago (no database)."""
+        if not key:
+            return None
+        with self._lock:
+            hit = self._cache.get(hash_key(key))
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
     def verify(self, key: str | None) -> Principal | None:
         """Return the key's principal, or None for a missing, unknown or revoked key."""
         if not key:
@@ -72,12 +80,11 @@ class KeyVerifier:
         key_id = parse_key_id(key)
         if key_id is None:
             return None
+        hit = self.cached(key)
+        if hit is not None:
+            return hit
         digest = hash_key(key)
         now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(digest)
-        if hit is not None and hit[1] > now:
-            return hit[0]
         with self._sessionmaker() as session:
             row = session.execute(
                 select(ApiKey.key_hash, ApiKey.role, ApiKey.revoked_at).where(

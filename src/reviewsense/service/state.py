@@ -122,9 +122,9 @@ def build_state(
 
 
 def _broadcaster(sm: sessionmaker, poll_s: float) -> FlagBroadcaster:
-    def _ids_after(after_id: int) -> list[int]:
+    def _ids_after(after_id: int, holes: list[int]) -> list[int]:
         with sm() as s:
-            return crud.flag_ids_after(s, after_id=after_id)
+            return crud.flag_ids_after(s, after_id=after_id, holes=holes)
 
     def _flags(ids: list[int]) -> list[dict]:
         with sm() as s:
