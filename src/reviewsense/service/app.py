@@ -1,7 +1,8 @@
 """FastAPI application factory: ``create_app(settings, model_dir=...)``, and its lifespan.
 
-Startup (lifespan): run Alembic migrations, start the micro-batcher and the flag poller, and
-load the model in the background (``/readyz`` answers 503 until it is loaded). The app keeps no
+Startup (lifespan): run Alembic migrations, start the micro-batcher, the group writer and the
+flag poller, and load the model in the background (``/readyz`` answers 503 until it is
+loaded). The app keeps no
 state that matters outside the database, so any number of replicas can serve one PostgreSQL.
 """
 
@@ -102,6 +103,7 @@ def _lifespan(state: ServiceState, predictor: Any):
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(run_migrations, state.engine)
         await state.batcher.start()
+        await state.writer.start()
         await state.broadcaster.start()
         if predictor is not None:
             set_predictor(state, predictor)
@@ -120,6 +122,7 @@ def _lifespan(state: ServiceState, predictor: Any):
                 t.cancel()
             await state.broadcaster.stop()
             await state.batcher.stop()
+            await state.writer.stop()
             state.engine.dispose()
 
     return lifespan

@@ -66,6 +66,12 @@ class ServiceMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=r,
         )
+        self.write_group_size = Histogram(
+            "reviewsense_write_group_size",
+            "Ingest requests committed per transaction (group commit)",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "reviewsense_inference_queue_depth", "Texts waiting for inference", registry=r
         )

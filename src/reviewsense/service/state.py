@@ -1,12 +1,14 @@
 """What a running service holds (``ServiceState`` on ``app.state.svc``) and how it is built.
 
-Only core modules are imported here (db, batcher, events, metrics, security, settings): the
+Only core modules are imported here (db, batcher, writer, events, ingest, metrics, security,
+settings): the
 app factory, the routes and the dependencies all import this module, never the reverse.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -17,12 +19,13 @@ from sqlalchemy.orm import sessionmaker
 
 from reviewsense import rundir
 from reviewsense.metrics import DEFAULT_THRESHOLD
-from reviewsense.service import crud
+from reviewsense.service import crud, ingest
 from reviewsense.service.batcher import MicroBatcher
 from reviewsense.service.db import is_sqlite, make_engine, make_sessionmaker
 from reviewsense.service.events import FlagBroadcaster
 from reviewsense.service.metrics import ServiceMetrics
 from reviewsense.service.security import KeyVerifier
+from reviewsense.service.writer import GroupWriter
 from reviewsense.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,7 @@ class ServiceState:
     verifier: KeyVerifier
     metrics: ServiceMetrics
     batcher: MicroBatcher
+    writer: GroupWriter  # POSTs' reviews, committed in groups
     broadcaster: FlagBroadcaster
     threshold: float
     threshold_source: str
@@ -106,19 +110,23 @@ def build_state(
         on_batch=metrics.batch_size.observe,
         on_depth=metrics.queue_depth.set,
     )
-    return ServiceState(
+    state = ServiceState(
         settings=settings,
         engine=engine,
         sessionmaker=sm,
         verifier=KeyVerifier(sm, cache_s=settings.key_cache_s),
         metrics=metrics,
         batcher=batcher,
+        writer=GroupWriter(lambda jobs: [], on_group=metrics.write_group_size.observe),
         broadcaster=_broadcaster(sm, settings.flag_poll_s),
         threshold=threshold,
         threshold_source=source,
         model_dir=mdir,
         write_lock=threading.Lock() if is_sqlite(engine) else None,
     )
+    # The state is the write target: its model version is set once the model has loaded.
+    state.writer.write_group = functools.partial(ingest.store_group, state)
+    return state
 
 
 def _broadcaster(sm: sessionmaker, poll_s: float) -> FlagBroadcaster:

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.exc import IntegrityError
 
 from reviewsense.service import crud, ingest
 from reviewsense.service.deps import (
@@ -19,14 +18,8 @@ from reviewsense.service.deps import (
     require_role,
     validate,
 )
-from reviewsense.service.schemas import (
-    IngestResponse,
-    ReviewBatchIn,
-    ReviewIn,
-    ReviewOut,
-)
+from reviewsense.service.schemas import IngestResponse, ReviewBatchIn, ReviewIn
 from reviewsense.service.security import Principal
-from reviewsense.service.state import ServiceState
 
 router = APIRouter(prefix="/v1", tags=["reviews"])
 
@@ -68,75 +61,6 @@ def parse_reviews(data: object, *, max_batch: int) -> tuple[list[ReviewIn], bool
             )
         return list(validate(ReviewBatchIn, data).reviews), True
     return [validate(ReviewIn, data)], False
-
-
-def _store(
-    state: ServiceState,
-    *,
-    principal: Principal,
-    idempotency_key: str | None,
-    request_hash: str,
-    new: list[crud.NewReview],
-) -> tuple[int, str, bool, int]:
-    """One transaction: reviews + flags + the idempotency record. Runs in a worker thread.
-
-    Returns:
-        (status code, response JSON, replayed?, flags raised)
-    """
-    with ingest.write_session(state) as session:
-        if idempotency_key is not None:
-            rec = crud.get_idempotency(session, api_key_id=principal.key_id, key=idempotency_key)
-            if rec is not None:  # a retry that lost the race to the first attempt's commit
-                return _replay(rec, request_hash)
-        stored = ingest.add_reviews(session, state, new)
-        body = IngestResponse(
-            threshold=state.threshold,
-            reviews=[
-                ReviewOut(
-                    id=r.id,
-                    title_id=r.title_id,
-                    label=r.label,
-                    score=r.score,
-                    prob_negative=r.prob_negative,
-                    flagged=f is not None,
-                    flag_id=f.id if f is not None else None,
-                    truncated=r.truncated,
-                    model_version=r.model_version,
-                    created_at=r.created_at,
-                )
-                for r, f in stored
-            ],
-        ).model_dump_json()
-        if idempotency_key is not None:
-            crud.add_idempotency(
-                session,
-                api_key_id=principal.key_id,
-                key=idempotency_key,
-                request_hash=request_hash,
-                status_code=201,
-                response_json=body,
-            )
-        try:
-            session.commit()
-        except IntegrityError:
-            # PostgreSQL: a concurrent retry with the same key committed first. Ours is rolled
-            # back whole, so nothing is stored twice; answer with what the first one stored.
-            session.rollback()
-            if idempotency_key is None:
-                raise
-            rec = crud.get_idempotency(session, api_key_id=principal.key_id, key=idempotency_key)
-            if rec is None:
-                raise
-            return _replay(rec, request_hash)
-        return 201, body, False, sum(f is not None for _, f in stored)
-
-
-def _replay(rec, request_hash: str) -> tuple[int, str, bool, int]:
-    if rec.request_hash != request_hash:
-        raise HTTPException(
-            422, "Idempotency-Key: already used for a different request body; use a new key"
-        )
-    return rec.status_code, rec.response_json, True, 0
 
 
 @router.post(
@@ -192,28 +116,37 @@ async def post_reviews(
 
         rec = await run_in_threadpool(_lookup)
         if rec is not None:
-            status, body, _, _ = _replay(rec, request_hash)
-            return _response(status, body, replayed=True)
+            return _response(_replay(rec, request_hash))
 
     predictions = await state.batcher.submit([r.text for r in reviews])
-    new = ingest.to_new_reviews(reviews, predictions)
-    status, body, replayed, n_flags = await run_in_threadpool(
-        _store,
-        state,
-        principal=principal,
+    job = ingest.StoreJob(
+        key_id=principal.key_id,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
-        new=new,
+        new=ingest.to_new_reviews(reviews, predictions),
     )
-    if not replayed:
+    try:  # committed together with the other requests waiting to be written (group commit)
+        stored = await state.writer.submit(job)
+    except ingest.IdempotencyConflict as e:
+        raise HTTPException(422, str(e)) from None
+    if not stored.replayed:
         state.metrics.observe_predictions(predictions, source="ingest")
-        if n_flags:
-            state.metrics.flags.inc(n_flags)
+        if stored.n_flags:
+            state.metrics.flags.inc(stored.n_flags)
             state.broadcaster.poke()
-    return _response(status, body, replayed=replayed)
+    return _response(stored)
 
 
-def _response(status: int, body: str, *, replayed: bool) -> Response:
-    headers = {"Idempotent-Replayed": "true"} if replayed else None
+def _replay(rec, request_hash: str) -> ingest.Stored:
+    try:
+        return ingest.replay(rec, request_hash)
+    except ingest.IdempotencyConflict as e:
+        raise HTTPException(422, str(e)) from None
+
+
+def _response(stored: ingest.Stored) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if stored.replayed else None
     # A replay answers with the original status (201): the client sees the same response.
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        stored.body, status_code=stored.status, media_type="application/json", headers=headers
+    )
