@@ -91,14 +91,17 @@ def test_shipped_pretrain_sweep_changes_only_the_model(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the variant's model folder is relative to where it runs
     with pytest.raises(ConfigError, match="minilm-imdb"):
         sweep.plan_sweep(spec, tmp_path / "p")  # before `pretrain` wrote it: a clear error
-    folder = tmp_path / "runs" / "minilm-imdb"
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text("{}")
+    for name in ("minilm-imdb", "minilm-imdb-stage2"):
+        folder = tmp_path / "runs" / name
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
     plan = sweep.plan_sweep(spec, tmp_path / "p")
     by = {r.variant: r.cfg for r in plan.runs}
     assert (by["minilm"].model, by["minilm_imdb_mlm"].model) == ("minilm", "./runs/minilm-imdb")
-    assert by["minilm"].data == by["minilm_imdb_mlm"].data
-    assert by["minilm"].train == by["minilm_imdb_mlm"].train
+    assert by["minilm_imdb_mlm3ep"].model == "./runs/minilm-imdb-stage2"
+    for variant in ("minilm_imdb_mlm", "minilm_imdb_mlm3ep"):
+        assert by["minilm"].data == by[variant].data
+        assert by["minilm"].train == by[variant].train
     assert plan.spec.baseline_name == "minilm" and len(plan.seeds) == 3
 
 
