@@ -199,3 +199,25 @@ def test_json_body_is_hashed_canonically_for_idempotency(client_keys):
     b = json.dumps({"text": "x", "title_id": "a"}, indent=2).encode()
     assert client.post("/v1/reviews", content=a, headers=h).status_code == 201
     assert client.post("/v1/reviews", content=b, headers=h).headers["idempotent-replayed"] == "true"
+
+
+def test_a_failed_or_stopped_write_is_a_503_and_stores_nothing(client_keys, tmp_path):
+    """Writes go through the group writer: a database that fails the commit, or a writer
+    that is shutting down, answers 503 + Retry-After (never 500) and the client may retry."""
+    from reviewsense.service.db import make_engine, make_sessionmaker
+
+    client, keys = client_keys
+    h = {"X-API-Key": keys["ingest"]}
+    r = client.post("/v1/reviews", json={"title_id": "t", "text": "ok"}, headers=h)
+    assert r.status_code == 201
+    state = client.app.state.svc
+    working = state.sessionmaker
+    state.sessionmaker = make_sessionmaker(make_engine(f"sqlite:///{tmp_path}"))  # a directory
+    r = client.post("/v1/reviews", json={"title_id": "t", "text": "lost?"}, headers=h)
+    assert r.status_code == 503 and r.headers["Retry-After"] == "2", r.text
+    state.sessionmaker = working
+    client.portal.call(state.writer.stop)  # what the lifespan does at shutdown
+    r = client.post("/v1/reviews", json={"title_id": "t", "text": "late"}, headers=h)
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1", r.text
+    client.portal.call(state.writer.start)
+    assert _count(client, Review) == 1

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from reviewsense.service.batcher import InferenceFailed, NotReady, Overloaded
+from reviewsense.service.writer import WriterStopped
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,10 @@ def add_error_handlers(app: FastAPI) -> None:
         # Database unreachable or locked: a transient condition, not a bug in the request.
         log.warning("database error: %s", exc.orig)
         return error_response(503, "database unavailable; retry later", {"Retry-After": "2"})
+
+    @app.exception_handler(WriterStopped)
+    async def _stopping(request: Request, exc: WriterStopped) -> JSONResponse:
+        return error_response(503, f"{exc}; nothing was stored, retry", {"Retry-After": "1"})
 
     @app.exception_handler(InferenceFailed)
     async def _inference(request: Request, exc: InferenceFailed) -> JSONResponse:
