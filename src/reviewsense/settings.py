@@ -59,6 +59,9 @@ class ServiceSettings(CoreSettings):
     flag_poll_s: float = Field(default=0.25, gt=0.0)  # REVIEWSENSE_FLAG_POLL_S: SSE poll period
     key_cache_s: float = Field(default=5.0, ge=0.0)  # REVIEWSENSE_KEY_CACHE_S: revocation delay
     backend: str = "auto"  # REVIEWSENSE_BACKEND: Predictor backend (auto | torch | onnx | openvino)
+    # REVIEWSENSE_INFERENCE_PROCESS: run the model in a child process (no GIL shared with the
+    # server's event loop and database writes; inference/process.py)
+    inference_process: bool = False
 
     @classmethod
     def from_flags(cls, given: dict, flags: dict[str, str]) -> ServiceSettings:

@@ -164,3 +164,33 @@ def test_two_replicas_on_one_postgresql(tiny_model_dir, pg_url, start_server):
     assert load.statuses[500] == 0 and set(load.statuses) <= {201}, load.statuses
     assert load.errors == 0
     assert_acked_stored_once(load, pg_url)
+
+
+def test_inference_process_serves_load_and_stops_with_the_server(
+    tiny_model_dir, sqlite_url, start_server
+):
+    """`serve --inference-process`: the model runs in a child process; under concurrent load
+    every review is answered 201 and stored once; stopping the server stops the child."""
+    import os
+    import re
+
+    key = make_key(sqlite_url, "ingest")
+    srv = start_server(tiny_model_dir, sqlite_url, "--inference-process")
+    load = Load([srv.url], key, clients=8).run(2.0)
+    assert set(load.statuses) == {201}, load.statuses
+    assert_acked_stored_once(load, sqlite_url)
+    found = re.search(r"runs in process (\d+)", srv.log_path.read_text())
+    assert found, srv.log_path.read_text()[-2000:]
+    child = int(found.group(1))
+    assert child != srv.proc.pid
+    os.kill(child, 0)  # alive while the server runs
+    srv.stop()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the inference process {child} outlived the server")

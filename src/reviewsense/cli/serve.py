@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "go out (default on)",
     )
     parser.add_argument(
+        "--inference-process",
+        action=argparse.BooleanOptionalAction,
+        help="run the model in a child process, so it does not share the GIL with the server "
+        "(default off)",
+    )
+    parser.add_argument(
         "--queue-size", type=int, help="texts waiting for inference before 503 (default 2048)"
     )
     parser.add_argument(
@@ -46,6 +52,7 @@ FLAGS = {
     "batch_max_texts": "--batch-max",
     "batch_wait_ms": "--batch-wait-ms",
     "batch_split": "--batch-split",
+    "inference_process": "--inference-process",
     "queue_size": "--queue-size",
     "max_batch_reviews": "--max-batch-reviews",
     "max_body_bytes": "--max-body-bytes",

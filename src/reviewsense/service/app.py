@@ -35,6 +35,7 @@ from reviewsense.service.routes import (
 from reviewsense.service.state import (
     ServiceState,
     build_state,
+    close_predictor,
     load_in_background,
     set_predictor,
 )
@@ -123,6 +124,7 @@ def _lifespan(state: ServiceState, predictor: Any):
             await state.broadcaster.stop()
             await state.batcher.stop()
             await state.writer.stop()
+            await asyncio.to_thread(close_predictor, state)
             state.engine.dispose()
 
     return lifespan

@@ -146,15 +146,27 @@ def _broadcaster(sm: sessionmaker, poll_s: float) -> FlagBroadcaster:
 
 
 def load_predictor(model_dir: Path, settings: ServiceSettings) -> Any:
-    """The model folder's Predictor with the service's backend, threads and batch size."""
+    """The model folder's Predictor with the service's backend, threads and batch size; in a
+    child process with ``settings.inference_process``."""
+    kwargs = {
+        "backend": settings.backend,
+        "num_threads": settings.num_threads,
+        "batch_size": settings.batch_max_texts,
+    }
+    if settings.inference_process:
+        from reviewsense.inference.process import ProcessPredictor
+
+        return ProcessPredictor(model_dir, **kwargs)
     from reviewsense.inference.predictor import Predictor
 
-    return Predictor.from_pretrained(
-        model_dir,
-        backend=settings.backend,
-        num_threads=settings.num_threads,
-        batch_size=settings.batch_max_texts,
-    )
+    return Predictor.from_pretrained(model_dir, **kwargs)
+
+
+def close_predictor(state: ServiceState) -> None:
+    """Stop the model's child process, if it has one."""
+    close = getattr(state.predictor, "close", None)
+    if close is not None:
+        close()
 
 
 def set_predictor(state: ServiceState, predictor: Any) -> None:
