@@ -2,8 +2,8 @@
 
 Startup (lifespan): run Alembic migrations, start the micro-batcher, the group writer and the
 flag poller, and load the model in the background (``/readyz`` answers 503 until it is
-loaded). The app keeps no
-state that matters outside the database, so any number of replicas can serve one PostgreSQL.
+loaded). The app keeps no state that matters outside the database, so any number of replicas
+can serve one PostgreSQL.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What a running service holds (``ServiceState`` on ``app.state.svc``) and how it is built.
 
 Only core modules are imported here (db, batcher, writer, events, ingest, metrics, security,
-settings): the
-app factory, the routes and the dependencies all import this module, never the reverse.
+settings): the app factory, the routes and the dependencies all import this module, never the
+reverse.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ commit costs an fsync (SQLite ``synchronous=FULL``; PostgreSQL with ``fsync`` on
 transaction's worth of Python. One writer task takes every job that is waiting (up to
 ``max_group``), runs them in one transaction in a worker thread, and answers each caller with
 its own result. An idle service writes a lone job at once (no wait, no added latency); under
-load the jobs that piled up during one commit go together in the next. Measured on 2 cores,
-8 clients, SQLite on disk: see docs/SERVICE.md.
+load the jobs that piled up during one commit go together in the next. On PostgreSQL too, a
+replica so runs one write transaction at a time. Measured on 2 cores, 8 clients, SQLite on
+disk: BENCHMARKS.md ("Group commit").
 
 ``write_group(jobs)`` returns one result per job, in order: a value, or the exception that
 job alone raised (its caller gets it; the other jobs are unaffected). If ``write_group``
