@@ -22,13 +22,16 @@ Usage:
 
 ``--json`` writes a list with one object per (db, clients) level: ``db``, ``clients``,
 ``reviews_per_s``, ``p50_ms``, ``p99_ms``, ``status_codes``, ``offline_reviews_per_s`` (and
-``requests``, ``texts``, ``cpu``, ``bf16_path``, ``serve_flags``: the ``--extra`` flags).
+``requests``, ``texts``, ``cpu``, ``bf16_path``, ``serve_flags``: the ``--extra`` flags; and
+where the CPU went during the measured window: ``server_cpu_cores`` (the server's process tree,
+model process included), ``client_cpu_cores`` (this load generator), ``machine_idle_share``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -104,13 +107,56 @@ def offline_throughput(model: Path, texts: list[str], threads: int | None, batch
     return rate
 
 
-async def run_clients(url: str, key: str, clients: int, duration: float, warmup: float, texts):
+def cpu_snapshot(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far: the server's process tree, this process (the clients), the machine's
+    idle time (all cores), and the wall clock."""
+    import psutil
+
+    server = 0.0
+    try:
+        root = psutil.Process(server_pid)
+        for p in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                t = p.cpu_times()
+                server += t.user + t.system
+    except psutil.NoSuchProcess:
+        pass
+    me = psutil.Process().cpu_times()
+    machine = psutil.cpu_times()
+    return {
+        "server": server,
+        "client": me.user + me.system,
+        "idle": machine.idle,
+        "total": sum(machine),
+        "wall": time.perf_counter(),
+    }
+
+
+def cpu_use(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    """Cores used by the server and the clients between two snapshots, and the idle share."""
+    wall = b["wall"] - a["wall"]
+    return {
+        "server_cpu_cores": (b["server"] - a["server"]) / wall,
+        "client_cpu_cores": (b["client"] - a["client"]) / wall,
+        "machine_idle_share": (b["idle"] - a["idle"]) / max(b["total"] - a["total"], 1e-9),
+    }
+
+
+async def run_clients(
+    url: str, key: str, clients: int, duration: float, warmup: float, texts, server_pid: int
+):
     """Closed loop: each client sends its next review as soon as the last one returns."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     t_start = time.perf_counter()
     t_measure, t_end = t_start + warmup, t_start + warmup + duration
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    snapshots: list[dict[str, float]] = []
+
+    async def sample_cpu() -> None:  # at the start and the end of the measured window
+        for t in (t_measure, t_end):
+            await asyncio.sleep(max(0.0, t - time.perf_counter()))
+            snapshots.append(cpu_snapshot(server_pid))
 
     async def client(n: int, http: httpx.AsyncClient) -> None:
         i = n
@@ -126,7 +172,7 @@ async def run_clients(url: str, key: str, clients: int, duration: float, warmup:
             del now
 
     async with httpx.AsyncClient(timeout=30, limits=limits) as http:
-        await asyncio.gather(*(client(n, http) for n in range(clients)))
+        await asyncio.gather(sample_cpu(), *(client(n, http) for n in range(clients)))
     ok = statuses.get(201, 0)
     lat = sorted(latencies)
     q = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else lat * 99
@@ -137,6 +183,7 @@ async def run_clients(url: str, key: str, clients: int, duration: float, warmup:
         "p99_ms": q[98] * 1000,
         "requests": len(lat),
         "status_codes": statuses,
+        **cpu_use(*snapshots),
     }
 
 
@@ -195,13 +242,19 @@ def main() -> int:
             try:
                 srv.wait_ready(120)
                 for c in (int(x) for x in args.clients.split(",")):
-                    r = asyncio.run(run_clients(srv.url, key, c, args.duration, args.warmup, texts))
+                    r = asyncio.run(
+                        run_clients(
+                            srv.url, key, c, args.duration, args.warmup, texts, srv.proc.pid
+                        )
+                    )
                     r.update(db=db, offline_reviews_per_s=offline, texts=args.texts, **machine)
                     results.append(r)
                     print(
                         f"{db:10s} clients={c:3d}  {r['reviews_per_s']:7.1f} reviews/s  "
                         f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
-                        f"{r['status_codes']}  ({r['reviews_per_s'] / offline:.0%} of offline)",
+                        f"{r['status_codes']}  ({r['reviews_per_s'] / offline:.0%} of offline; "
+                        f"cores: server {r['server_cpu_cores']:.2f}, clients "
+                        f"{r['client_cpu_cores']:.2f}, idle {r['machine_idle_share']:.0%})",
                         flush=True,
                     )
             finally:

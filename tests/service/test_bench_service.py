@@ -1,0 +1,28 @@
+"""benchmarks/bench_service.py end to end on the tiny model: its --json contract (issue #13)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_service_writes_the_json_contract(tiny_model_dir, tmp_path):
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_service.py"), "--model"]
+    cmd += [str(tiny_model_dir), "--db", "sqlite", "--clients", "1,2", "--duration", "1"]
+    cmd += ["--warmup", "0.3", "--texts", "synthetic", "--offline-n", "16", "--threads", "1"]
+    cmd += ["--json", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    levels = json.loads(out.read_text())
+    assert [lv["clients"] for lv in levels] == [1, 2]
+    for lv in levels:
+        for key in ("db", "reviews_per_s", "p50_ms", "p99_ms", "offline_reviews_per_s", "cpu"):
+            assert key in lv
+        assert lv["db"] == "sqlite" and set(lv["status_codes"]) == {"201"}
+        assert lv["reviews_per_s"] > 0 and lv["p99_ms"] >= lv["p50_ms"] > 0
+        assert lv["server_cpu_cores"] > 0 and 0 <= lv["machine_idle_share"] <= 1
