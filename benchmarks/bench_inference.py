@@ -72,21 +72,32 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def matmul_peak_tflops(threads: int, n: int = 2048, reps: int = 5) -> dict[str, float]:
-    """Best-of-3 dense matmul throughput, bf16 and fp32, on ``threads`` threads (TFLOP/s)."""
+def matmul_peak_tflops(
+    threads: int, n: int = 2048, reps: int = 5, device: str = "cpu"
+) -> dict[str, float]:
+    """Best-of-3 dense matmul throughput, bf16 and fp32, on ``threads`` threads (TFLOP/s).
+
+    On a GPU the matrices are 8192² (2048² cannot fill one) and each timing waits for the device.
+    """
     import torch
 
     torch.set_num_threads(threads)
+    gpu = device.startswith("cuda")
+    n = 8192 if gpu else n
+    sync = torch.cuda.synchronize if gpu else (lambda: None)
     out = {}
     for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
-        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a = torch.randn(n, n, dtype=dtype, device=device)
+        b = torch.randn(n, n, dtype=dtype, device=device)
         for _ in range(3):
             a @ b
+        sync()
         best = 0.0
         for _ in range(3):
             t = time.perf_counter()
             for _ in range(reps):
                 a @ b
+            sync()
             best = max(best, 2 * n**3 * reps / (time.perf_counter() - t) / 1e12)
         out[name] = best
     return out
@@ -119,7 +130,9 @@ def _pipeline(args: argparse.Namespace, bf16: bool):
     torch.set_num_threads(args.threads)
     max_length = read_model_settings(args.model_dir).max_length
     dtype = torch.bfloat16 if bf16 else torch.float32
-    pipe = pipeline("text-classification", model=str(args.model_dir), device="cpu", dtype=dtype)
+    pipe = pipeline(
+        "text-classification", model=str(args.model_dir), device=args.device, dtype=dtype
+    )
     kw = {"truncation": True, "max_length": max_length}
     if bf16:
         kw["batch_size"] = 32
@@ -148,6 +161,7 @@ def _predictor(args: argparse.Namespace, variant: str):
         batch_size=args.batch_size,
         precision=load_precision,
         compile=variant.endswith("-compile"),
+        device=args.device if backend == "torch" else None,
     )
 
     def predict(batch: list[str]) -> np.ndarray:
@@ -210,6 +224,7 @@ def _run_variant(variant: str, args: argparse.Namespace, reviews: Path, export_d
     cmd = [sys.executable, __file__, "--worker", variant, "--model", str(args.model_dir)]
     cmd += ["--reviews", str(reviews), "--threads", str(args.threads)]
     cmd += ["--batch-size", str(args.batch_size), "--latency-n", str(args.latency_n)]
+    cmd += ["--device", args.device]
     cmd += ["--export-json", json.dumps({k: str(v) for k, v in export_dirs.items()})]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -353,6 +368,11 @@ def main() -> None:  # long: flags, data, exports, variants, JSON and table in o
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--latency-n", type=int, default=100, help="single-review calls timed")
     ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=", ".join(VARIANTS))
+    ap.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, or cuda for a GPU run (pipeline, torch variants and the matmul peak on it)",
+    )
     ap.add_argument("--work-dir", type=Path, help="where exports go (default: tmp)")
     ap.add_argument("--json", type=Path, help="write the results here")
     # worker-only
@@ -414,7 +434,7 @@ def main() -> None:  # long: flags, data, exports, variants, JSON and table in o
         results.append(r)
         print(f"{v}: {r['reviews_per_s']:.1f} reviews/s", file=sys.stderr)
         if i == 0:  # the matmul peak between variants, under the same load as they run
-            peak = matmul_peak_tflops(args.threads)
+            peak = matmul_peak_tflops(args.threads, device=args.device)
     _verify(results)
     summary = _summary(results, flops, peak)
     env = environment_facts(threads=args.threads)
@@ -427,6 +447,7 @@ def main() -> None:  # long: flags, data, exports, variants, JSON and table in o
         matmul_peak_tflops=peak,
         loadavg_end=os.getloadavg(),
         openvino=_version("openvino"),
+        device=args.device,
     )
     keys = ("name", "reviews_per_s", "accuracy", "p50_ms", "p99_ms", "peak_rss_mb", "max_dp")
     keys += ("p99_dp", "mean_dp", "label_agreement", "verified", "verify_failures")

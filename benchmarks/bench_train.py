@@ -54,6 +54,9 @@ CANDIDATES = {
         attention_dropout=0.0, bf16_weights=True
     ),
     "+ attention dropout 0, torch.compile": dict(attention_dropout=0.0, compile=True),
+    "+ attention dropout 0, bf16 matmul attention": dict(
+        attention_dropout=0.0, matmul_attention=True
+    ),
 }
 DEFAULT = "default (bf16 autocast, dynamic padding, length-bucketed batches in random order)"
 USER = "user (fp32, padded to max_length, random batches)"
@@ -70,6 +73,10 @@ def _build(recipe: dict, max_length: int):
     model, tok = harness.load_model(
         recipe.get("attention_dropout"), recipe.get("freeze_embeddings", False)
     )
+    if recipe.get("matmul_attention"):
+        from reviewsense.attention import use_bf16_matmul_attention
+
+        use_bf16_matmul_attention(model)
     if recipe.get("all_dropout_zero"):
         for m in model.modules():
             if isinstance(m, torch.nn.Dropout):

@@ -50,6 +50,11 @@ DATASETS = ("imdb", "files", "aclimdb")
 TRAINING_ATTENTION_DROPOUT = 0.0
 
 
+# Attention kernel in training: "auto" = "bf16_matmul" when training runs bf16 autocast on a CPU
+# with AMX (the fused SDPA kernel's backward is slow there: reviewsense.attention), else "sdpa".
+ATTENTION_KERNELS = ("auto", "sdpa", "bf16_matmul")
+
+
 def valid_attention_dropout(p: float | None) -> bool:
     """An attention-dropout setting: a probability in [0, 1), or None (the checkpoint's)."""
     return p is None or 0 <= p < 1
@@ -105,6 +110,7 @@ class TrainConfig:
     # Attention-probability dropout in training (TRAINING_ATTENTION_DROPOUT; None = the
     # checkpoint's value, 0.1 for BERT/MiniLM: the user's way).
     attention_dropout: float | None = TRAINING_ATTENTION_DROPOUT
+    attention_kernel: str = "auto"  # ATTENTION_KERNELS; "sdpa" = transformers' default
     max_steps: int = -1  # >0 overrides epochs (tests, smoke runs)
     analyze: bool = True  # run `analyze` into <run>/analysis at the end
 
@@ -147,6 +153,11 @@ class RunConfig:
                 "attention_dropout",
                 valid_attention_dropout(t.attention_dropout),
                 "must be in [0, 1), or null for the checkpoint's value",
+            ),
+            (
+                "attention_kernel",
+                t.attention_kernel in ATTENTION_KERNELS,
+                f"must be one of {', '.join(ATTENTION_KERNELS)}",
             ),
         ]
         for key, ok, why in checks:

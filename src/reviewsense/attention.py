@@ -1,0 +1,83 @@
+"""Training-time attention for CPUs: two bf16 batched matmuls around a softmax.
+
+On a CPU, PyTorch's fused SDPA kernel runs attention's forward fast but its backward slowly:
+on an Intel Xeon with AMX, MiniLM's shapes (batch 16, 12 heads, 256 tokens, head size 32, bf16)
+take 5.8 ms forward and 46 ms backward per layer, a third of a whole training step. The same
+attention written as ``softmax(Q Kᵀ · scale + mask) V`` with bf16 matmuls (the softmax kernel
+accumulates in fp32) takes 14 ms + 15 ms, both directions on the matrix units. Inference keeps
+SDPA, whose forward is the fastest; a saved model's config does not record this choice.
+
+``train`` switches to it where it was measured faster (:func:`choose_kernel`: bf16 autocast on a
+CPU whose bf16 path is AMX; BENCHMARKS.md, "Where a training step goes"), or when asked
+(``--set attention_kernel=bf16_matmul``; ``sdpa`` keeps transformers' default).
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+NAME = "reviewsense_bf16_matmul"  # the key under transformers' AttentionInterface
+
+
+def bf16_matmul_attention(
+    module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs
+):
+    """transformers attention interface: (attn_output, attn_weights).
+
+    Args:
+        module: the attention layer (its ``training`` flag gates the dropout).
+        query, key, value: (batch, heads, tokens, head_dim); bf16 under CPU autocast.
+        attention_mask: additive float mask or boolean keep-mask, broadcastable to
+            (batch, heads, tokens, tokens); None for no padding.
+        scaling: factor on the scores (default head_dim ** -0.5).
+        dropout: attention-probability dropout, applied in training only.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if scaling is None:
+        scaling = query.size(-1) ** -0.5
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (batch, heads, q, k)
+    if attention_mask is not None:
+        if attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+        else:  # an fp32 mask added as is would promote the scores (and the softmax) to fp32
+            mask = attention_mask.clamp(min=torch.finfo(scores.dtype).min).to(scores.dtype)
+            scores = scores + mask
+    probs = torch.softmax(scores, dim=-1)
+    probs = F.dropout(probs, p=dropout, training=module.training)
+    out = torch.matmul(probs, value).transpose(1, 2).contiguous()  # (batch, q, heads, head_dim)
+    return out, probs
+
+
+def choose_kernel(requested: str, precision: str, device: str) -> str:
+    """The training attention kernel for a config value ``requested`` (config.ATTENTION_KERNELS).
+
+    "auto" picks "bf16_matmul" only where it was measured faster: bf16 autocast on a CPU with
+    AMX (1.2-1.5x per training step at 128-256 tokens); on GPUs and other CPUs, "sdpa".
+    """
+    from reviewsense.runtime import bf16_path
+
+    if requested != "auto":
+        return requested
+    on_cpu = not device.startswith("cuda")
+    return "bf16_matmul" if on_cpu and precision == "bf16" and bf16_path() == "amx" else "sdpa"
+
+
+def use_bf16_matmul_attention(model) -> bool:
+    """Switch ``model`` (a transformers model) to :func:`bf16_matmul_attention`.
+
+    Returns False, leaving the model as it is, when the architecture does not dispatch its
+    attention through transformers' AttentionInterface.
+    """
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
+
+    AttentionInterface.register(NAME, bf16_matmul_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, eager_mask)  # additive float masks
+    if not model._can_set_attn_implementation():
+        return False
+    model.set_attn_implementation(NAME)
+    return model.config._attn_implementation == NAME
