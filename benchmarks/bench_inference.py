@@ -53,7 +53,6 @@ VARIANTS = (
 DEFAULT_VARIANTS = ("pipeline", "pipeline-bf16", "torch-fp32", "torch-bf16", "onnx-fp32")
 DEFAULT_VARIANTS += ("onnx-int8", "openvino-fp32")
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "imdb" / "test.parquet"
 
 
 def peak_rss_mb() -> float:
@@ -362,7 +361,12 @@ def _summary(results: list[dict], flops: float, peak: dict) -> dict:
 def main() -> None:  # long: flags, data, exports, variants, JSON and table in one script
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", help="model folder or run directory (default: MiniLM + random head)")
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IMDb test.parquet")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        help="IMDb test.parquet (default: the local IMDb folder's: REVIEWSENSE_IMDB_DIR, else "
+        "../shared/data/imdb)",
+    )
     ap.add_argument("--n", type=int, default=1000, help="reviews (random sample, seed 0)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -382,7 +386,14 @@ def main() -> None:  # long: flags, data, exports, variants, JSON and table in o
     args = ap.parse_args()
 
     sys.path.insert(0, str(ROOT / "src"))
+    from reviewsense.data.sources import resolve_imdb_dir
     from reviewsense.rundir import resolve_model_dir
+
+    if args.data is None and not args.worker:
+        imdb = resolve_imdb_dir()
+        if imdb is None:
+            raise SystemExit("no local IMDb data: pass --data FILE or set REVIEWSENSE_IMDB_DIR")
+        args.data = imdb / "test.parquet"
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-inference-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-IMDB = ROOT.parent / "shared" / "data" / "imdb"
 SPLITS = ("train", "test", "unsupervised")
 
 
@@ -43,7 +42,12 @@ def sample_reviews(n: int, out: Path) -> Path:
     """``n`` reviews drawn from the three IMDb splits (seed 0) -> one Parquet file."""
     import pandas as pd
 
-    frames = [pd.read_parquet(IMDB / f"{s}.parquet", columns=["text"]) for s in SPLITS]
+    from reviewsense.data.sources import resolve_imdb_dir
+
+    imdb = resolve_imdb_dir()
+    if imdb is None:
+        raise SystemExit("no local IMDb data: set REVIEWSENSE_IMDB_DIR")
+    frames = [pd.read_parquet(imdb / f"{s}.parquet", columns=["text"]) for s in SPLITS]
     pool = pd.concat(frames, ignore_index=True)
     if n > len(pool):
         raise SystemExit(f"--n {n} is more than the {len(pool):,} IMDb reviews available")

@@ -44,7 +44,6 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-IMDB_TEST = ROOT.parent / "shared" / "data" / "imdb" / "test.parquet"
 sys.path.insert(0, str(ROOT / "tests" / "service"))
 sys.path.insert(0, str(ROOT / "tests"))  # tiny_models, imported by the helpers
 
@@ -85,10 +84,16 @@ def make_texts(n: int, words: int, seed: int = 0) -> list[str]:
     ]
 
 
-def imdb_texts(n: int, path: Path = IMDB_TEST) -> list[str]:
-    """``n`` real IMDb test reviews, a fixed sample (seed 0)."""
+def imdb_texts(n: int, path: Path | None = None) -> list[str]:
+    """``n`` real IMDb test reviews, a fixed sample (seed 0); ``path`` defaults to the local
+    IMDb folder's test.parquet (REVIEWSENSE_IMDB_DIR, else ../shared/data/imdb)."""
     import pandas as pd
 
+    from reviewsense.data.sources import resolve_imdb_dir
+
+    if path is None:
+        imdb = resolve_imdb_dir()
+        path = (imdb or ROOT.parent / "shared" / "data" / "imdb") / "test.parquet"
     if not path.is_file():
         raise SystemExit(f"{path}: no IMDb test data; pass --texts synthetic or --imdb FILE")
     return pd.read_parquet(path, columns=["text"]).sample(n=n, random_state=0)["text"].tolist()
@@ -195,7 +200,9 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=15.0, help="measured seconds per level")
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--texts", choices=("imdb", "synthetic"), default="imdb", help="what to send")
-    ap.add_argument("--imdb", type=Path, default=IMDB_TEST, help="IMDb test.parquet")
+    ap.add_argument(
+        "--imdb", type=Path, help="IMDb test.parquet (default: the local IMDb folder's)"
+    )
     ap.add_argument("--words", type=int, default=60, help="synthetic: mean words per review")
     ap.add_argument(
         "--offline-n", type=int, default=500, help="texts for the offline predict measurement"
