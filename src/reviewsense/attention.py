@@ -14,10 +14,6 @@ CPU whose bf16 path is AMX; BENCHMARKS.md, "Where a training step goes"), or whe
 
 from __future__ import annotations
 
-import logging
-
-log = logging.getLogger(__name__)
-
 NAME = "reviewsense_bf16_matmul"  # the key under transformers' AttentionInterface
 
 
