@@ -12,6 +12,7 @@ from reviewsense.errors import ModelError
 from reviewsense.inference import Predictor
 from reviewsense.inference import export as export_mod
 from reviewsense.inference.export import REPORT_FILE, TOLERANCES, Tolerance, compare, export_onnx
+from reviewsense.runtime import bf16_path
 
 TEXTS = ["Loved it.", "Hated it.", "An uneven film with a great final act. " * 20, "meh"]
 
@@ -109,7 +110,11 @@ def test_openvino_round_trip(tiny_bert, tmp_path):
     out = tmp_path / "ov"
     report = export_onnx(tiny_bert, out, fmt="openvino", verify_texts=TEXTS * 5)
     assert report.passed and report.format == "openvino" and report.n_samples == 20
-    p = Predictor.from_pretrained(out)  # auto: the folder's own format
+    auto = Predictor.from_pretrained(out)  # auto: the folder's own format
+    # bf16 hint only where the CPU has AMX tiles (backends.load_runner), else f32
+    expected = "bf16" if bf16_path() == "amx" else "fp32"
+    assert (auto.backend, auto.precision) == ("openvino", expected)
+    p = Predictor.from_pretrained(out, precision="fp32")
     assert (p.backend, p.precision) == ("openvino", "fp32")
     torch_p = Predictor.from_pretrained(tiny_bert, precision="fp32")
     np.testing.assert_allclose(_probs(p), _probs(torch_p), atol=1e-3)
