@@ -86,14 +86,19 @@ def make_texts(n: int, words: int, seed: int = 0) -> list[str]:
 
 def imdb_texts(n: int, path: Path | None = None) -> list[str]:
     """``n`` real IMDb test reviews, a fixed sample (seed 0); ``path`` defaults to the local
-    IMDb folder's test.parquet (REVIEWSENSE_IMDB_DIR, else ../shared/data/imdb)."""
+    IMDb folder's test.parquet (``resolve_imdb_dir``: REVIEWSENSE_IMDB_DIR, else ../shared)."""
     import pandas as pd
 
     from reviewsense.data.sources import resolve_imdb_dir
 
     if path is None:
         imdb = resolve_imdb_dir()
-        path = (imdb or ROOT.parent / "shared" / "data" / "imdb") / "test.parquet"
+        if imdb is None:
+            raise SystemExit(
+                "no local IMDb data: pass --imdb FILE, --texts synthetic, or set "
+                "REVIEWSENSE_IMDB_DIR"
+            )
+        path = imdb / "test.parquet"
     if not path.is_file():
         raise SystemExit(f"{path}: no IMDb test data; pass --texts synthetic or --imdb FILE")
     return pd.read_parquet(path, columns=["text"]).sample(n=n, random_state=0)["text"].tolist()

@@ -25,7 +25,8 @@ def bf16_matmul_attention(
     Args:
         module: the attention layer (its ``training`` flag gates the dropout).
         query, key, value: (batch, heads, tokens, head_dim); bf16 under CPU autocast.
-        attention_mask: additive float mask or boolean keep-mask, broadcastable to
+        attention_mask: additive float mask (transformers' ``eager_mask``, registered for this
+            kernel by :func:`use_bf16_matmul_attention`), broadcastable to
             (batch, heads, tokens, tokens); None for no padding.
         scaling: factor on the scores (default head_dim ** -0.5).
         dropout: attention-probability dropout, applied in training only.
@@ -36,12 +37,9 @@ def bf16_matmul_attention(
     if scaling is None:
         scaling = query.size(-1) ** -0.5
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (batch, heads, q, k)
-    if attention_mask is not None:
-        if attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
-        else:  # an fp32 mask added as is would promote the scores (and the softmax) to fp32
-            mask = attention_mask.clamp(min=torch.finfo(scores.dtype).min).to(scores.dtype)
-            scores = scores + mask
+    if attention_mask is not None:  # an fp32 mask added as is would promote scores to fp32
+        mask = attention_mask.clamp(min=torch.finfo(scores.dtype).min).to(scores.dtype)
+        scores = scores + mask
     probs = torch.softmax(scores, dim=-1)
     probs = F.dropout(probs, p=dropout, training=module.training)
     out = torch.matmul(probs, value).transpose(1, 2).contiguous()  # (batch, q, heads, head_dim)
