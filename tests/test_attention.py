@@ -99,3 +99,20 @@ def test_training_run_with_the_bf16_matmul_kernel(tiny_bert, review_files, tmp_p
     assert "training attention kernel: bf16_matmul" in caplog.text
     saved = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
     assert attention.NAME not in json.dumps(saved)
+
+
+def test_apply_training_kernel_and_restore_sdpa(tmp_path):
+    model, _ = _pair(tmp_path)
+    assert attention.apply_training_kernel(model, "sdpa", "bf16") == "sdpa"
+    assert model.config._attn_implementation == "sdpa"
+    assert attention.apply_training_kernel(model, "bf16_matmul", "bf16") == "bf16_matmul"
+    assert model.config._attn_implementation == attention.NAME
+    attention.restore_sdpa(model)  # what distill does before timing and scoring the student
+    assert model.config._attn_implementation == "sdpa"
+
+
+def test_distill_config_refuses_an_unknown_kernel():
+    from reviewsense.distill import DistillConfig
+
+    with pytest.raises(ConfigError, match="'attention_kernel'"):
+        DistillConfig(teacher="x", attention_kernel="flash").validate()

@@ -19,7 +19,7 @@ from reviewsense.distill import (
     distillation_loss,
     run_distillation,
 )
-from reviewsense.errors import ConfigError
+from reviewsense.errors import ConfigError, ReviewsenseError
 
 needs_imdb = pytest.mark.skipif(not imdb_available(), reason="IMDb parquet files not present")
 
@@ -137,3 +137,44 @@ def test_distilled_student_agrees_with_its_teacher_beyond_chance(tiny_bert, revi
     assert settings.bf16_verification == {}  # fp32 run: no bf16 path to check
     preds = Predictor.from_pretrained(out).predict(["a wonderful film", "awful and boring"])
     assert len(preds) == 2
+
+
+def test_interrupted_distillation_resumes_from_its_last_checkpoint(
+    tiny_bert, review_files, tmp_path, monkeypatch
+):
+    from transformers import TrainerCallback
+
+    import reviewsense.distill as distill_mod
+    from reviewsense.train import run_training
+
+    teacher_run = tmp_path / "teacher"
+    run_training(tiny_config(tiny_bert, review_files, epochs=1), output_dir=teacher_run)
+    out = tmp_path / "student"
+    dcfg = DistillConfig(
+        teacher=str(teacher_run),
+        layers=1,
+        train_size=100,
+        unlabeled_size=50,
+        eval_size=50,
+        max_steps=6,
+        save_steps=3,
+        precision="fp32",
+        data_dir=str(_synthetic_imdb_folder(tmp_path / "imdb")),
+    )
+
+    class Crash(TrainerCallback):  # the process dies after step 4 (a checkpoint at 3)
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 4:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(distill_mod, "progress_callback", lambda what: Crash())
+    with pytest.raises(KeyboardInterrupt):
+        run_distillation(dcfg, out)
+    monkeypatch.undo()
+    assert (out / "checkpoints" / "checkpoint-3").is_dir()
+    with pytest.raises(ReviewsenseError, match="--resume"):
+        run_distillation(dcfg, out)
+
+    report = run_distillation(dcfg, out, resume=True)
+    assert report["train"]["resumed_from_step"] == 3 and report["train"]["steps"] == 6
+    assert (out / DISTILL_JSON).is_file() and not (out / "checkpoints").exists()

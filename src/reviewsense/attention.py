@@ -14,7 +14,14 @@ CPU whose bf16 path is AMX; BENCHMARKS.md, "Where a training step goes"), or whe
 
 from __future__ import annotations
 
+import logging
+
+log = logging.getLogger(__name__)
+
 NAME = "reviewsense_bf16_matmul"  # the key under transformers' AttentionInterface
+# Config values of the training attention kernel: "auto" = "bf16_matmul" when training runs bf16
+# autocast on a CPU with AMX (:func:`choose_kernel`), else "sdpa" (transformers' default).
+ATTENTION_KERNELS = ("auto", "sdpa", "bf16_matmul")
 
 
 def bf16_matmul_attention(
@@ -47,7 +54,7 @@ def bf16_matmul_attention(
 
 
 def choose_kernel(requested: str, precision: str, device: str) -> str:
-    """The training attention kernel for a config value ``requested`` (config.ATTENTION_KERNELS).
+    """The training attention kernel for a config value ``requested`` (ATTENTION_KERNELS).
 
     "auto" picks "bf16_matmul" only where it was measured faster: bf16 autocast on a CPU with
     AMX (1.2-1.5x per training step at 128-256 tokens); on GPUs and other CPUs, "sdpa".
@@ -75,3 +82,25 @@ def use_bf16_matmul_attention(model) -> bool:
         return False
     model.set_attn_implementation(NAME)
     return model.config._attn_implementation == NAME
+
+
+def apply_training_kernel(model, requested: str, precision: str) -> str:
+    """Give ``model`` the training attention kernel for ``requested``; returns the one in effect.
+
+    :func:`restore_sdpa` undoes it before the model is timed or scored in memory (inference
+    keeps SDPA; a saved config does not record the choice).
+    """
+    from reviewsense.runtime import default_device
+
+    kernel = choose_kernel(requested, precision, default_device())
+    if kernel == "bf16_matmul" and not use_bf16_matmul_attention(model):
+        log.warning("this architecture cannot switch its attention kernel; keeping its default")
+        kernel = model.config._attn_implementation
+    log.info("training attention kernel: %s (%s)", kernel, requested)
+    return kernel
+
+
+def restore_sdpa(model) -> None:
+    """Put ``model`` back on SDPA attention (inference) after :func:`apply_training_kernel`."""
+    if model.config._attn_implementation == NAME:
+        model.set_attn_implementation("sdpa")

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from reviewsense.attention import ATTENTION_KERNELS
 from reviewsense.errors import ConfigError
 from reviewsense.settings import PROJECT_ROOT
 from reviewsense.truncation import (
@@ -48,11 +49,6 @@ DATASETS = ("imdb", "files", "aclimdb")
 # SDPA attention kernel instead of its math fallback (explicit masks, fp32 upcast): 1.4-1.8x
 # faster steps at no measured accuracy cost (+0.0 pt, 3 seeds paired; BENCHMARKS.md).
 TRAINING_ATTENTION_DROPOUT = 0.0
-
-
-# Attention kernel in training: "auto" = "bf16_matmul" when training runs bf16 autocast on a CPU
-# with AMX (the fused SDPA kernel's backward is slow there: reviewsense.attention), else "sdpa".
-ATTENTION_KERNELS = ("auto", "sdpa", "bf16_matmul")
 
 
 def valid_attention_dropout(p: float | None) -> bool:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from reviewsense import rundir
+from reviewsense.attention import ATTENTION_KERNELS, apply_training_kernel, restore_sdpa
 from reviewsense.distill_eval import evaluate_student, teacher_logits
 from reviewsense.errors import ConfigError, ModelError, ReviewsenseError
 from reviewsense.inference.verify import VERIFY_N, record_bf16_check
@@ -65,9 +66,11 @@ class DistillConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     precision: str = "auto"
+    attention_kernel: str = "auto"  # the student's training attention (reviewsense.attention)
     seed: int = 42
     threads: int | None = None
     logging_steps: int = 50
+    save_steps: int = 500  # a resumable checkpoint every N steps (`--resume` continues)
     data_dir: str | None = None  # IMDb parquet folder
 
     def validate(self) -> None:
@@ -92,8 +95,14 @@ class DistillConfig:
             ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
             ("warmup_ratio", 0 <= self.warmup_ratio < 1, "must be in [0, 1)"),
             ("precision", self.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+            (
+                "attention_kernel",
+                self.attention_kernel in ATTENTION_KERNELS,
+                f"one of {', '.join(ATTENTION_KERNELS)}",
+            ),
             ("threads", self.threads is None or self.threads >= 1, "must be >= 1"),
             ("logging_steps", self.logging_steps >= 1, "must be >= 1"),
+            ("save_steps", self.save_steps >= 1, "must be >= 1"),
         ]
         for key, ok, reason in checks:
             if not ok:
@@ -260,9 +269,15 @@ def load_reviews(cfg: DistillConfig, labelled=None, held_out=None) -> dict:
     return {"texts": texts, "labels": labels, "eval": test, "facts": facts}
 
 
-def _train_student(cfg: DistillConfig, student, seqs, labels, soft, pad_id, precision, out):
-    """Train ``student`` on (input ids, hard labels or -1, teacher logits); the Trainer."""
+def _train_student(cfg: DistillConfig, student, seqs, labels, soft, pad_id, precision, out, resume):
+    """Train ``student`` on (input ids, hard labels or -1, teacher logits); the Trainer.
+
+    Checkpoints every ``cfg.save_steps`` steps go to ``out/checkpoints``; with ``resume`` the
+    newest complete one is continued (same seed, same reviews, cached teacher logits).
+    """
     from datasets import Dataset
+
+    from reviewsense.checkpoints import checkpoint_step, last_complete_checkpoint
 
     train_ds = Dataset.from_dict(
         {
@@ -272,12 +287,14 @@ def _train_student(cfg: DistillConfig, student, seqs, labels, soft, pad_id, prec
             "length": [len(s) for s in seqs],
         }
     )
+    ckpt_dir = out / rundir.CHECKPOINTS_DIR
     args = training_arguments(
         cfg,
-        out / rundir.CHECKPOINTS_DIR,
+        ckpt_dir,
         precision,
         eval_strategy="no",
-        save_strategy="no",
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
         remove_unused_columns=False,  # keep teacher_logits for the loss
     )
     trainer_cls = _trainer_class()
@@ -289,13 +306,17 @@ def _train_student(cfg: DistillConfig, student, seqs, labels, soft, pad_id, prec
         data_collator=lambda f: collate(f, pad_id),
         callbacks=[progress_callback("distill")],
     )
+    resume_from = last_complete_checkpoint(ckpt_dir) if resume else None
+    if resume:
+        log.info("resuming from %s", resume_from or "scratch (no complete checkpoint)")
     t0 = time.time()
-    out_ = trainer.train()
+    out_ = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     return trainer, {
         "steps": trainer.state.global_step,
         "epochs": trainer.state.epoch,
         "train_loss": out_.training_loss,
-        "train_time_s": time.time() - t0,
+        "train_time_s": time.time() - t0,  # this process only, when resumed
+        "resumed_from_step": checkpoint_step(resume_from) if resume_from else None,
     }
 
 
@@ -317,12 +338,17 @@ def _save_student(student, tokenizer, out: Path, settings, teacher_dir: Path) ->
 
 
 def run_distillation(
-    cfg: DistillConfig, output_dir: str | Path, data: dict | None = None, state_file=None
+    cfg: DistillConfig,
+    output_dir: str | Path,
+    data: dict | None = None,
+    state_file=None,
+    resume: bool = False,
 ) -> dict:
     """Distil ``cfg.teacher`` into a ``cfg.layers``-layer student written to ``output_dir``.
 
     ``data``: :func:`load_reviews`' result when the caller chose the reviews (a sweep);
-    ``state_file``: where to save the student's ``trainer_state.json`` (loss curve), if anywhere.
+    ``state_file``: where to save the student's ``trainer_state.json`` (loss curve), if anywhere;
+    ``resume``: continue from the newest complete checkpoint in ``output_dir/checkpoints``.
     """
     import transformers
 
@@ -334,6 +360,12 @@ def run_distillation(
     out = Path(output_dir)
     if (out / rundir.MODEL_CONFIG).exists():
         raise ReviewsenseError(f"{out} already holds a model; choose another --output")
+    ckpt_dir = out / rundir.CHECKPOINTS_DIR
+    if not resume and ckpt_dir.is_dir() and any(ckpt_dir.iterdir()):
+        raise ReviewsenseError(
+            f"{out} holds an unfinished distillation; pass --resume to continue it or choose "
+            "another --output"
+        )
     t_start = time.time()
     threads = set_threads(cfg.threads)
     precision = resolve_precision(cfg.precision)
@@ -354,10 +386,13 @@ def run_distillation(
     pad_id = tokenizer.pad_token_id
     soft = teacher_logits(teacher_dir, teacher, seqs, pad_id, precision)
     student = build_student(teacher, keep)
+    kernel = apply_training_kernel(student, cfg.attention_kernel, precision)
     trainer, train = _train_student(
-        cfg, student, seqs, data["labels"], soft, pad_id, precision, out
+        cfg, student, seqs, data["labels"], soft, pad_id, precision, out, resume
     )
     student = trainer.model.eval()
+    restore_sdpa(student)  # timed and scored as `predict` runs it
+    train["attention_kernel"] = kernel
     if state_file is not None:
         trainer.state.save_to_json(str(state_file))
     quality, speed = evaluate_student(

@@ -50,6 +50,7 @@ def distill_config(cfg: RunConfig, options: dict, teacher_run: Path, n_train: in
         data_dir=cfg.data.data_dir,
         threads=t.num_threads,
         precision=t.precision,
+        attention_kernel=t.attention_kernel,
         **options,
     )
     dcfg.validate()
@@ -114,8 +115,8 @@ def _metrics(report: dict, bundle, scores, precision: str, wall_time_s: float) -
 def distill_run(cfg: RunConfig, options: dict, teacher_run: Path, run_dir: Path) -> dict:
     """Distil ``teacher_run`` (a complete run of the same seed) into the run ``run_dir``.
 
-    An unfinished earlier attempt in ``run_dir`` (no ``DONE``) is started over: the student
-    trains without checkpoints (a few minutes to an hour).
+    An unfinished earlier attempt in ``run_dir`` (no ``DONE``) continues from the student's last
+    checkpoint when it has one, and is started over otherwise.
 
     Returns:
         the ``metrics.json`` document.
@@ -129,10 +130,16 @@ def distill_run(cfg: RunConfig, options: dict, teacher_run: Path, run_dir: Path)
             f"the teacher run {teacher_run} is not complete (no {rundir.DONE_MARKER}); "
             "finish it first (re-run the sweep)"
         )
-    if run_dir.exists():
+    model_dir = run_dir / rundir.MODEL_DIR
+    resume = (model_dir / rundir.CHECKPOINTS_DIR).is_dir() and not (
+        model_dir / rundir.MODEL_CONFIG
+    ).exists()
+    if resume:
+        log.info("%s: an unfinished distillation, continued from its checkpoints", run_dir)
+    elif run_dir.exists():
         log.info("%s: an unfinished distillation, started over", run_dir)
         shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     with log_to_file(run_dir / rundir.TRAIN_LOG):
         config_mod.save(cfg, run_dir / rundir.CONFIG_YAML)
@@ -141,8 +148,8 @@ def distill_run(cfg: RunConfig, options: dict, teacher_run: Path, run_dir: Path)
             raise ReviewsenseError(f"{run_dir}: the sweep's runs have no test split to score")
         dcfg = distill_config(cfg, options, teacher_run, len(bundle.train), len(bundle.val))
         data = load_reviews(dcfg, labelled=bundle.train, held_out=bundle.val)
-        model_dir = run_dir / rundir.MODEL_DIR
-        report = run_distillation(dcfg, model_dir, data, run_dir / rundir.TRAINER_STATE)
+        state_file = run_dir / rundir.TRAINER_STATE
+        report = run_distillation(dcfg, model_dir, data, state_file, resume=resume)
         precision = resolve_precision(dcfg.precision)
         scores = score_splits(model_dir, precision, dcfg.threads, bundle)
         write_predictions(run_dir / rundir.VAL_PREDICTIONS, bundle.val, scores.val)

@@ -89,6 +89,13 @@ def bf16_available(device: str = "cpu") -> bool:
     return cpu_has_fast_bf16()
 
 
+def default_device() -> str:
+    """ "cuda" when a CUDA GPU is visible, else "cpu": where train and inference run by default."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def resolve_precision(requested: str, device: str | None = None) -> str:
     """Turn ``auto`` into fp32/bf16/fp16 for ``device`` (default: CUDA if present, else CPU).
 
@@ -101,7 +108,7 @@ def resolve_precision(requested: str, device: str | None = None) -> str:
             f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}"
         )
     if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = default_device()
     on_gpu = device.startswith("cuda")
     if requested != "auto":
         if requested == "fp16" and not on_gpu:

@@ -178,22 +178,9 @@ def _setup_runtime(run: _Run) -> None:
         config_mod.save(run.cfg, run.run_dir / rundir.CONFIG_YAML)
 
 
-def _set_attention_kernel(model, run: _Run) -> None:
-    """Apply ``train.attention_kernel`` (reviewsense.attention.choose_kernel decides "auto")."""
-    import torch
-
-    from reviewsense.attention import choose_kernel, use_bf16_matmul_attention
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    kernel = choose_kernel(run.cfg.train.attention_kernel, run.precision, device)
-    if kernel == "bf16_matmul" and not use_bf16_matmul_attention(model):
-        log.warning("this architecture cannot switch its attention kernel; keeping its default")
-        kernel = model.config._attn_implementation
-    log.info("training attention kernel: %s (%s)", kernel, run.cfg.train.attention_kernel)
-
-
 def _prepare_inputs(run: _Run) -> _Inputs:
     """Load and split the data, load the model, tokenize every split once (cached)."""
+    from reviewsense.attention import apply_training_kernel
     from reviewsense.data import load_data
     from reviewsense.features import build_dataset, tokenize_cached
     from reviewsense.modeling import load_for_training
@@ -203,7 +190,7 @@ def _prepare_inputs(run: _Run) -> _Inputs:
     model, tokenizer = load_for_training(
         run.cfg.model, attention_dropout=run.cfg.train.attention_dropout
     )
-    _set_attention_kernel(model, run)
+    apply_training_kernel(model, run.cfg.train.attention_kernel, run.precision)
     # The test split is tokenized once, by the Predictor that scores it (_score_splits).
     splits = (("train", bundle.train), ("val", bundle.val))
     enc = {

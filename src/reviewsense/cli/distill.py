@@ -16,6 +16,7 @@ with distill.json: agreement with the teacher and accuracy on held-out IMDb test
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from reviewsense.attention import ATTENTION_KERNELS
     from reviewsense.cli.pretrain import size_arg
     from reviewsense.distill import DistillConfig
 
@@ -42,9 +43,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="reviews per step")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    p.add_argument(
+        "--attention-kernel",
+        choices=ATTENTION_KERNELS,
+        default=d.attention_kernel,
+        help="the student's attention in training (auto: bf16 matmuls on AMX CPUs, else sdpa)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
     p.add_argument("--data-dir", help="IMDb parquet folder")
+    p.add_argument(
+        "--save-steps",
+        type=int,
+        default=d.save_steps,
+        help="write a resumable checkpoint every N steps",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted distillation in --output from its last checkpoint",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,12 +82,14 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         batch_size=args.batch_size,
         precision=args.precision,
+        attention_kernel=args.attention_kernel,
         seed=args.seed,
         threads=args.threads,
         data_dir=args.data_dir,
+        save_steps=args.save_steps,
     )
     cfg.validate()
-    report = run_distillation(cfg, args.output)
+    report = run_distillation(cfg, args.output, resume=args.resume)
     q = report["held_out"]
     print(
         f"model folder: {args.output} ({report['student_layers']} layers; agreement "

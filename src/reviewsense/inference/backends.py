@@ -22,7 +22,7 @@ import numpy as np
 
 from reviewsense import rundir
 from reviewsense.errors import ModelError
-from reviewsense.runtime import bf16_path, resolve_precision
+from reviewsense.runtime import bf16_path, default_device, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ def load_runner(
         if num_threads is not None:
             torch.set_num_threads(num_threads)
         if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+            device = default_device()
         requested, precision = precision, resolve_precision(precision, device)
         check = rundir.ModelSettings.from_dict(config.get(rundir.SETTINGS_KEY)).bf16_verification
         if requested == "auto" and precision == "bf16" and check.get("passed") is False:

@@ -133,7 +133,16 @@ def _resolve(common: RunConfig, v: Variant) -> RunConfig:
 
 
 # DistillConfig options a sweep sets from the teacher run, so refused under `distill:`
-SET_BY_SWEEP = ("teacher", "train_size", "eval_size", "seed", "data_dir", "threads", "precision")
+SET_BY_SWEEP = (
+    "teacher",
+    "train_size",
+    "eval_size",
+    "seed",
+    "data_dir",
+    "threads",
+    "precision",
+    "attention_kernel",
+)
 
 
 def _distill_options(v: Variant, earlier: list[Variant], cfg_of: dict) -> dict[str, Any]:
