@@ -181,3 +181,15 @@ def test_missing_model_is_a_model_error(tmp_path, review_files):
 
     with pytest.raises(ModelError, match="does not exist"):
         evaluate_model(tmp_path / "nope", DataConfig(test_file=str(review_files["test"])))
+
+
+def test_predictions_file_matches_the_report(tiny_model, review_files, tmp_path):
+    import pandas as pd
+
+    data = DataConfig(dataset="files", test_file=str(review_files["test"]))
+    path = tmp_path / "out" / "preds.parquet"
+    rep = evaluate_model(tiny_model, data, batch_size=16, predictions_file=path)
+    df = pd.read_parquet(path)
+    assert list(df.columns) == ["row_id", "label", "prob_positive", "prediction"]
+    assert len(df) == rep["metrics"]["n"] == 64 and df["row_id"].is_unique
+    assert (df["prediction"] == df["label"]).mean() == pytest.approx(rep["metrics"]["accuracy"])

@@ -149,3 +149,17 @@ def test_checkpoint_without_settings_uses_the_runs(tmp_path):
     )
     # a stand-alone folder has no run: the defaults
     assert rundir.run_dir_of(model_folder(tmp_path / "alone")) is None
+
+
+def test_predictions_file_columns_and_flag_rule(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from reviewsense.data import Split
+
+    split = Split(["a", "b", "c"], [1, 0, 1], ["r1", "r2", "r3"], "test")
+    rundir.write_predictions(tmp_path / "p.parquet", split, np.array([0.9, 0.5, 0.2]))
+    df = pd.read_parquet(tmp_path / "p.parquet")
+    assert list(df.columns) == ["row_id", "label", "prob_positive", "prediction"]
+    assert df["row_id"].tolist() == ["r1", "r2", "r3"]
+    assert df["prediction"].tolist() == [1, 0, 0]  # P(positive) 0.5 is flagged negative

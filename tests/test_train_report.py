@@ -1,21 +1,8 @@
-"""What a run reports: prediction files and the validation history from the Trainer's log."""
+"""What a run reports: the validation history from the Trainer's log."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
-from reviewsense.data import Split
-from reviewsense.train_report import validation_history, write_predictions
-
-
-def test_predictions_file_columns_and_flag_rule(tmp_path):
-    split = Split(["a", "b", "c"], [1, 0, 1], ["r1", "r2", "r3"], "test")
-    write_predictions(tmp_path / "p.parquet", split, np.array([0.9, 0.5, 0.2]))
-    df = pd.read_parquet(tmp_path / "p.parquet")
-    assert list(df.columns) == ["row_id", "label", "prob_positive", "prediction"]
-    assert df["row_id"].tolist() == ["r1", "r2", "r3"]
-    assert df["prediction"].tolist() == [1, 0, 0]  # P(positive) 0.5 is flagged negative
+from reviewsense.train_report import validation_history
 
 
 def test_validation_history_keeps_eval_metrics_only():

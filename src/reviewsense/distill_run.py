@@ -32,7 +32,6 @@ from reviewsense.errors import ReviewsenseError
 from reviewsense.jsonio import write_json
 from reviewsense.logfile import log_to_file
 from reviewsense.metrics import binary_metrics
-from reviewsense.train_report import write_predictions
 from reviewsense.train_scoring import score_splits
 
 log = logging.getLogger(__name__)
@@ -152,8 +151,8 @@ def distill_run(cfg: RunConfig, options: dict, teacher_run: Path, run_dir: Path)
         report = run_distillation(dcfg, model_dir, data, state_file, resume=resume)
         precision = resolve_precision(dcfg.precision)
         scores = score_splits(model_dir, precision, dcfg.threads, bundle)
-        write_predictions(run_dir / rundir.VAL_PREDICTIONS, bundle.val, scores.val)
-        write_predictions(run_dir / rundir.TEST_PREDICTIONS, bundle.test, scores.test)
+        rundir.write_predictions(run_dir / rundir.VAL_PREDICTIONS, bundle.val, scores.val)
+        rundir.write_predictions(run_dir / rundir.TEST_PREDICTIONS, bundle.test, scores.test)
         metrics = _metrics(report, bundle, scores, precision, time.time() - t0)
         write_json(run_dir / rundir.METRICS_JSON, metrics)
         keys = ("wall_time_s", "train_time_s", "examples_per_s", "peak_rss_mb")

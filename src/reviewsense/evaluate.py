@@ -79,6 +79,7 @@ def evaluate_model(
     num_threads: int | None = None,
     truncation: str | None = None,
     precision: str = "auto",
+    predictions_file: str | Path | None = None,
 ) -> dict:
     """Score a model folder (or run directory) on labelled data.
 
@@ -88,6 +89,9 @@ def evaluate_model(
             ``test_size`` subset is drawn with ``data_cfg.split_seed``).
         truncation: override the model's truncation (``head``, ``head_tail`` or ``chunks``).
         precision: torch precision, ``auto`` | ``fp32`` | ``bf16`` (as in ``predict``).
+        predictions_file: also write the per-review predictions there, in a run's
+            ``test_predictions.parquet`` layout (rundir.write_predictions), so two evaluations
+            of the same reviews can be compared review by review.
 
     Returns:
         {"model", "model_settings", "inference", "data", "metrics", "truncated_share",
@@ -113,6 +117,9 @@ def evaluate_model(
     seconds = time.perf_counter() - t0
     prob_pos = np.array([p.prob_positive for p in preds])
     m = binary_metrics(split.labels, prob_pos)
+    if predictions_file is not None:
+        Path(predictions_file).parent.mkdir(parents=True, exist_ok=True)
+        rundir.write_predictions(Path(predictions_file), split, prob_pos)
     return {
         "model": str(model_dir),
         "model_settings": predictor.settings.to_dict(),

@@ -163,3 +163,25 @@ def write_model_settings(model_dir: str | Path, settings: ModelSettings) -> None
 
 def is_complete_run(run_dir: str | Path) -> bool:
     return (Path(run_dir) / DONE_MARKER).is_file()
+
+
+def write_predictions(path: Path, split, probs) -> None:
+    """Per-review predictions in the contract's layout (``test_predictions.parquet``):
+    row_id, label, prob_positive (float64), prediction (argmax, metrics.predicted_labels).
+
+    ``split``: anything with ``ids`` and ``labels`` (a data Split); ``probs``: P(positive) per row.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from reviewsense.metrics import predicted_labels
+
+    probs = np.asarray(probs, dtype=np.float64)
+    pd.DataFrame(
+        {
+            "row_id": [str(i) for i in split.ids],
+            "label": np.asarray(split.labels, dtype=np.int64),
+            "prob_positive": probs,
+            "prediction": predicted_labels(probs),
+        }
+    ).to_parquet(path, index=False)

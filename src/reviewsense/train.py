@@ -53,7 +53,6 @@ from reviewsense.train_report import (
     print_summary,
     run_analysis,
     validation_history,
-    write_predictions,
 )
 from reviewsense.train_scoring import Scores, score_splits
 
@@ -395,9 +394,9 @@ def _write_outputs(run: _Run, trainer, inputs: _Inputs, fit: _Fit, scores: Score
     """Everything rank 0 writes after training; returns the metrics."""
     b = inputs.bundle
     trainer.state.save_to_json(str(run.run_dir / rundir.TRAINER_STATE))
-    write_predictions(run.run_dir / rundir.VAL_PREDICTIONS, b.val, scores.val)
+    rundir.write_predictions(run.run_dir / rundir.VAL_PREDICTIONS, b.val, scores.val)
     if scores.test is not None:
-        write_predictions(run.run_dir / rundir.TEST_PREDICTIONS, b.test, scores.test)
+        rundir.write_predictions(run.run_dir / rundir.TEST_PREDICTIONS, b.test, scores.test)
     metrics = _run_metrics(run, trainer, inputs, fit, scores)
     write_json(run.run_dir / rundir.METRICS_JSON, metrics)
     keys = ("wall_time_s", "train_time_s", "examples_per_s", "peak_rss_mb", "peak_gpu_mb")

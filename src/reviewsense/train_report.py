@@ -1,4 +1,4 @@
-"""What a training run reports: prediction files, the validation history, the console summary
+"""What a training run reports: the validation history, the console summary
 and the analysis report (helpers of :mod:`reviewsense.train`)."""
 
 from __future__ import annotations
@@ -6,25 +6,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from reviewsense import rundir
-from reviewsense.metrics import predicted_labels
 
 log = logging.getLogger(__name__)
-
-
-def write_predictions(path: Path, split, probs: np.ndarray) -> None:
-    import pandas as pd
-
-    pd.DataFrame(
-        {
-            "row_id": [str(i) for i in split.ids],
-            "label": np.asarray(split.labels, dtype=np.int64),
-            "prob_positive": probs.astype(np.float64),
-            "prediction": predicted_labels(probs),
-        }
-    ).to_parquet(path, index=False)
 
 
 def validation_history(log_history: list[dict]) -> list[dict]:

@@ -17,6 +17,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "checkpoint-N): the run's truncation settings are used",
     )
     p.add_argument("--output", help="write the full report as JSON here")
+    p.add_argument(
+        "--predictions",
+        metavar="FILE",
+        help="write per-review predictions (row_id, label, prob_positive, prediction) as Parquet",
+    )
     add_inference_arguments(p, batch_size=64)
     p.add_argument(
         "--seed",
@@ -59,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         num_threads=args.threads,
         truncation=args.truncation,
+        predictions_file=args.predictions,
     )
     console = Console()
     m = report["metrics"]

@@ -67,10 +67,11 @@ class KeyVerifier:
 
     def cached(self, key: str | None) -> Principal | None:
         """The principal when the key was verified less than ``cache_s`` ago (no database)."""
-        if not key:
-            return None
+        return self._cached(hash_key(key)) if key else None
+
+    def _cached(self, digest: str) -> Principal | None:
         with self._lock:
-            hit = self._cache.get(hash_key(key))
+            hit = self._cache.get(digest)
         return hit[0] if hit is not None and hit[1] > time.monotonic() else None
 
     def verify(self, key: str | None) -> Principal | None:
@@ -80,10 +81,10 @@ class KeyVerifier:
         key_id = parse_key_id(key)
         if key_id is None:
             return None
-        hit = self.cached(key)
+        digest = hash_key(key)  # once per call: the cache and the database both use it
+        hit = self._cached(digest)
         if hit is not None:
             return hit
-        digest = hash_key(key)
         now = time.monotonic()
         with self._sessionmaker() as session:
             row = session.execute(

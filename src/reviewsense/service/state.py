@@ -8,7 +8,6 @@ reverse.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -110,6 +109,10 @@ def build_state(
         on_batch=metrics.batch_size.observe,
         on_depth=metrics.queue_depth.set,
     )
+
+    def store_group(jobs):  # late-bound: the state is the write target (its model version)
+        return ingest.store_group(state, jobs)
+
     state = ServiceState(
         settings=settings,
         engine=engine,
@@ -117,15 +120,13 @@ def build_state(
         verifier=KeyVerifier(sm, cache_s=settings.key_cache_s),
         metrics=metrics,
         batcher=batcher,
-        writer=GroupWriter(lambda jobs: [], on_group=metrics.write_group_size.observe),
+        writer=GroupWriter(store_group, on_group=metrics.write_group_size.observe),
         broadcaster=_broadcaster(sm, settings.flag_poll_s),
         threshold=threshold,
         threshold_source=source,
         model_dir=mdir,
         write_lock=threading.Lock() if is_sqlite(engine) else None,
     )
-    # The state is the write target: its model version is set once the model has loaded.
-    state.writer.write_group = functools.partial(ingest.store_group, state)
     return state
 
 
