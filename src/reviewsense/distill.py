@@ -337,6 +337,18 @@ def _save_student(student, tokenizer, out: Path, settings, teacher_dir: Path) ->
     )
 
 
+def _check_output(out: Path, resume: bool) -> None:
+    """Refuse to overwrite a finished student, or to restart an unfinished one silently."""
+    if (out / rundir.MODEL_CONFIG).exists():
+        raise ReviewsenseError(f"{out} already holds a model; choose another --output")
+    ckpt_dir = out / rundir.CHECKPOINTS_DIR
+    if not resume and ckpt_dir.is_dir() and any(ckpt_dir.iterdir()):
+        raise ReviewsenseError(
+            f"{out} holds an unfinished distillation; pass --resume to continue it or choose "
+            "another --output"
+        )
+
+
 def run_distillation(
     cfg: DistillConfig,
     output_dir: str | Path,
@@ -358,14 +370,7 @@ def run_distillation(
 
     cfg.validate()
     out = Path(output_dir)
-    if (out / rundir.MODEL_CONFIG).exists():
-        raise ReviewsenseError(f"{out} already holds a model; choose another --output")
-    ckpt_dir = out / rundir.CHECKPOINTS_DIR
-    if not resume and ckpt_dir.is_dir() and any(ckpt_dir.iterdir()):
-        raise ReviewsenseError(
-            f"{out} holds an unfinished distillation; pass --resume to continue it or choose "
-            "another --output"
-        )
+    _check_output(out, resume)
     t_start = time.time()
     threads = set_threads(cfg.threads)
     precision = resolve_precision(cfg.precision)
