@@ -5,12 +5,16 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test venv lint clean
 
+# --no-compile: pip would byte-compile every installed file (about half of the install's time);
+# Python compiles the modules a command imports on first use and caches them.
+PIP := $(BIN)/pip install -q --no-compile
+
 $(BIN)/reviewsense: pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(PIP) --upgrade pip
 	# torch first, pinned: pip takes the local CPU wheel instead of a multi-GB CUDA build.
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,scale]'
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[dev,scale]'
 	touch $(BIN)/reviewsense
 
 venv: $(BIN)/reviewsense
