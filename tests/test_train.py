@@ -16,6 +16,7 @@ from conftest import IMDB_DIR, ROOT, imdb_available
 from tiny_models import tiny_config
 
 from reviewsense import rundir
+from reviewsense.checkpoints import checkpoint_step
 from reviewsense.config import load_preset
 from reviewsense.train import checkpoint_problem, last_complete_checkpoint, run_training
 
@@ -210,6 +211,13 @@ def test_sigkill_mid_run_then_resume(tiny_bert, review_files, tmp_path):
     m = json.loads((run / rundir.METRICS_JSON).read_text())
     assert m["train"]["steps"] == epochs * steps_per_epoch
     assert m["train"]["resumed_from"] == str(newest)
+    # speed and loss describe the steps trained after the resume, not the whole run
+    here = m["train"]["steps"] - checkpoint_step(newest)
+    assert m["train"]["steps_this_run"] == here
+    if here == 0:
+        assert m["train"]["examples_per_s"] is None and m["train"]["train_loss"] is None
+    else:
+        assert m["train"]["examples_per_s"] > 0 and m["train"]["train_loss"] > 0
     from transformers import AutoModelForSequenceClassification
 
     AutoModelForSequenceClassification.from_pretrained(run / rundir.MODEL_DIR)

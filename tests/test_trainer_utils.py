@@ -103,3 +103,21 @@ def test_trainer_with_length_buckets_feeds_them_to_training_only_for_group_by_le
     assert 0.2 < falls < 0.8
     shuffled = batch_lengths("random")
     assert sum(max(b) - min(b) for b in shuffled) / len(shuffled) > 60
+
+
+def test_trained_here_counts_only_this_process_steps():
+    from reviewsense.trainer_utils import trained_here
+
+    assert trained_here(100, None, 16, 50.0, 0.3) == {
+        "steps_this_run": 100,
+        "examples_per_s": 32.0,
+        "train_loss": 0.3,
+    }
+    # resumed at step 60: 40 steps x 16 examples in 20 s
+    assert trained_here(100, 60, 16, 20.0, 0.2)["examples_per_s"] == 32.0
+    # resumed at the last step: nothing trained here, no speed, no loss (the Trainer says 0.0)
+    assert trained_here(100, 100, 16, 0.9, 0.0) == {
+        "steps_this_run": 0,
+        "examples_per_s": None,
+        "train_loss": None,
+    }

@@ -278,6 +278,7 @@ def _train_student(cfg: DistillConfig, student, seqs, labels, soft, pad_id, prec
     from datasets import Dataset
 
     from reviewsense.checkpoints import checkpoint_step, last_complete_checkpoint
+    from reviewsense.trainer_utils import trained_here
 
     train_ds = Dataset.from_dict(
         {
@@ -311,12 +312,16 @@ def _train_student(cfg: DistillConfig, student, seqs, labels, soft, pad_id, prec
         log.info("resuming from %s", resume_from or "scratch (no complete checkpoint)")
     t0 = time.time()
     out_ = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    seconds, start = time.time() - t0, checkpoint_step(resume_from) if resume_from else None
+    here = trained_here(
+        trainer.state.global_step, start, cfg.batch_size, seconds, out_.training_loss
+    )
     return trainer, {
         "steps": trainer.state.global_step,
         "epochs": trainer.state.epoch,
-        "train_loss": out_.training_loss,
-        "train_time_s": time.time() - t0,  # this process only, when resumed
-        "resumed_from_step": checkpoint_step(resume_from) if resume_from else None,
+        "train_time_s": seconds,  # this process only, when resumed
+        **here,
+        "resumed_from_step": start,
     }
 
 

@@ -89,7 +89,7 @@ def _metrics(report: dict, bundle, scores, precision: str, wall_time_s: float) -
         "train": {
             "wall_time_s": wall_time_s,
             "train_time_s": tr["train_time_s"],
-            "examples_per_s": tr["steps"] * batch / tr["train_time_s"],
+            "examples_per_s": tr["examples_per_s"],
             "train_loss": tr["train_loss"],
             "steps": tr["steps"],
             "epochs": tr["epochs"],

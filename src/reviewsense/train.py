@@ -344,15 +344,18 @@ def _train_facts(run: _Run, state, fit: _Fit) -> dict:
     """``metrics.json`` -> ``train``: time, speed, memory, disk."""
     import torch
 
+    from reviewsense.checkpoints import checkpoint_step
+    from reviewsense.trainer_utils import trained_here
+
     t = run.cfg.train
     global_batch = t.batch_size * run.world * t.gradient_accumulation_steps
-    trained_examples = int(state.global_step * global_batch)
+    start = checkpoint_step(fit.resumed_from) if fit.resumed_from else None
+    here = trained_here(state.global_step, start, global_batch, fit.train_time_s, fit.train_loss)
     use_cuda = torch.cuda.is_available()
     return {
         "wall_time_s": time.time() - run.t_start,
-        "train_time_s": fit.train_time_s,
-        "examples_per_s": trained_examples / fit.train_time_s if fit.train_time_s > 0 else None,
-        "train_loss": fit.train_loss,
+        "train_time_s": fit.train_time_s,  # this process (a resumed run: the steps after it)
+        **here,
         "steps": state.global_step,
         "epochs": state.epoch,
         "global_batch_size": global_batch,

@@ -56,9 +56,11 @@ def print_summary(metrics: dict, run_dir: Path) -> None:
             f"test accuracy {test['accuracy']:.4f} (95% CI {lo:.4f}..{hi:.4f}, n={test['n']}), "
             f"F1 {test['f1']:.4f}"
         )
+    speed = tr.get("examples_per_s")
     console.print(
-        f"train {tr['train_time_s']:.0f} s, {tr['examples_per_s']:.1f} examples/s, "
-        f"peak RSS {tr['peak_rss_mb']:.0f} MiB, checkpoints {tr['checkpoint_disk_mb']:.0f} MiB, "
+        f"train {tr['train_time_s']:.0f} s, "
+        + (f"{speed:.1f} examples/s, " if speed is not None else "no steps left to train, ")
+        + f"peak RSS {tr['peak_rss_mb']:.0f} MiB, checkpoints {tr['checkpoint_disk_mb']:.0f} MiB, "
         f"precision {tr['precision']}"
     )
 

@@ -91,6 +91,24 @@ def with_length_buckets(trainer_cls):
     return LengthBucketTrainer
 
 
+def trained_here(
+    global_step: int, start_step: int | None, examples_per_step: int, seconds: float, loss
+) -> dict:
+    """Speed and mean loss of the steps *this process* trained.
+
+    A resumed run trained steps ``start_step + 1 .. global_step`` here; the ones before were timed
+    by the process that was interrupted. ``loss`` is the Trainer's ``training_loss`` (its mean
+    over this process's steps, 0.0 when there were none): None then, like the speed.
+    """
+    steps = global_step - (start_step or 0)
+    timed = steps > 0 and seconds > 0
+    return {
+        "steps_this_run": steps,
+        "examples_per_s": steps * examples_per_step / seconds if timed else None,
+        "train_loss": loss if steps > 0 else None,
+    }
+
+
 def cleanup_checkpoints(ckpt_dir: Path, keep: bool) -> None:
     """Remove the Trainer checkpoints of a finished run (they are only for resuming)."""
     if not keep and ckpt_dir.exists():
