@@ -49,6 +49,7 @@ def test_evaluate_writes_json_report(run_dir, review_files, tmp_path):
     assert "Traceback" not in r.stderr
     assert "evaluate 64/64 (100%)" in r.stderr  # progress with rate and time, in the log
     assert "accuracy 95% CI" in r.stdout and "report written to" in r.stdout
+    assert "confusion [[tn, fp], [fn, tp]] = [[" in r.stdout  # not eaten as rich markup
     report = json.loads(out.read_text())
     m = report["metrics"]
     assert set(METRIC_KEYS) <= set(m)

@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     console.print(t)
     lo, hi = m["accuracy_ci95"]
     console.print(
-        f"accuracy 95% CI {lo:.4f}..{hi:.4f}; confusion [[tn, fp], [fn, tp]] = {m['confusion_matrix']}"
+        f"accuracy 95% CI {lo:.4f}..{hi:.4f}; confusion [[tn, fp], [fn, tp]] = {m['confusion_matrix']}",
+        markup=False,  # brackets are data here, not rich markup
     )
     b = Table(title="accuracy by review length (words)")
     b.add_column("words")
@@ -107,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"most confident mistakes (top 5 of {len(report['confident_mistakes'])}):")
         for r in mk:
             console.print(
-                f"  {r['row_id']} label={r['label']} p(pos)={r['prob_positive']:.3f}: {r['text'][:100]!r}"
+                f"  {r['row_id']} label={r['label']} p(pos)={r['prob_positive']:.3f}: {r['text'][:100]!r}",
+                markup=False,  # review text may hold [brackets]
             )
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
