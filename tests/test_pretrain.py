@@ -96,6 +96,9 @@ def test_resume_continues_from_the_last_checkpoint(tiny_bert, tmp_path):
     report = run_pretraining(PretrainConfig(**common, max_steps=15, eval_steps=5), out, resume=True)
     assert report["train"]["resumed_from"].endswith("checkpoint-10")
     assert report["train"]["steps"] == 15
+    # speed and loss of the 5 steps trained after the resume (trainer_utils.trained_here)
+    assert report["train"]["steps_this_run"] == 5
+    assert report["train"]["windows_per_s"] > 0 and report["train"]["train_loss"] > 0
     assert Path(out / "model.safetensors").is_file()
 
 

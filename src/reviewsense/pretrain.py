@@ -42,6 +42,7 @@ from reviewsense.trainer_utils import (
     cleanup_checkpoints,
     perplexity,
     progress_callback,
+    trained_here,
     training_arguments,
     with_length_buckets,
 )
@@ -254,6 +255,7 @@ def run_pretraining(cfg: PretrainConfig, output_dir: str | Path, resume: bool = 
     """Pre-train, then write the encoder model folder ``output_dir``; returns pretrain.json."""
     import transformers
 
+    from reviewsense.checkpoints import checkpoint_step, last_complete_checkpoint
     from reviewsense.runtime import (
         environment_facts,
         is_main_process,
@@ -261,7 +263,6 @@ def run_pretraining(cfg: PretrainConfig, output_dir: str | Path, resume: bool = 
         resolve_precision,
         set_threads,
     )
-    from reviewsense.train import last_complete_checkpoint
 
     cfg.validate()
     out = Path(output_dir)
@@ -292,8 +293,9 @@ def run_pretraining(cfg: PretrainConfig, output_dir: str | Path, resume: bool = 
     t_train = time.time()
     train_out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_time = time.time() - t_train
-    steps_here = trainer.state.global_step - (
-        int(resume_from.name.split("-")[1]) if resume_from else 0
+    start = checkpoint_step(resume_from) if resume_from else None
+    here = trained_here(
+        trainer.state.global_step, start, cfg.batch_size, train_time, train_out.training_loss
     )
     history = _eval_history(trainer.state.log_history)
     if not history or history[-1]["step"] != trainer.state.global_step:
@@ -312,10 +314,11 @@ def run_pretraining(cfg: PretrainConfig, output_dir: str | Path, resume: bool = 
         "train": {
             "steps": trainer.state.global_step,
             "epochs": trainer.state.epoch,
-            "train_loss": train_out.training_loss,
+            "train_loss": here["train_loss"],  # this process's steps (None: none left)
+            "steps_this_run": here["steps_this_run"],
             "train_time_s": train_time,
             "wall_time_s": time.time() - t_start,
-            "windows_per_s": steps_here * cfg.batch_size / train_time if train_time else None,
+            "windows_per_s": here["examples_per_s"],  # a window is one training example
             "resumed_from": str(resume_from) if resume_from else None,
             "peak_rss_mb": peak_rss_mb(),
         },
