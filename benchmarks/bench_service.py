@@ -24,7 +24,9 @@ Usage:
 ``reviews_per_s``, ``p50_ms``, ``p99_ms``, ``status_codes``, ``offline_reviews_per_s`` (and
 ``requests``, ``texts``, ``cpu``, ``bf16_path``, ``serve_flags``: the ``--extra`` flags; and
 where the CPU went during the measured window: ``server_cpu_cores`` (the server's process tree,
-model process included), ``client_cpu_cores`` (this load generator), ``machine_idle_share``).
+model process included), ``client_cpu_cores`` (this load generator), ``machine_idle_share``;
+and from the server's /metrics: ``model_busy_share`` (share of the window the model ran),
+``mean_batch_texts`` (texts per model call), ``mean_write_group`` (requests per commit)).
 """
 
 from __future__ import annotations
@@ -152,6 +154,43 @@ def cpu_use(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
     }
 
 
+SERVER_COUNTERS = (  # from the server's /metrics (Prometheus text format)
+    "reviewsense_inference_seconds_total",
+    "reviewsense_inference_batch_size_sum",
+    "reviewsense_inference_batch_size_count",
+    "reviewsense_write_group_size_sum",
+    "reviewsense_write_group_size_count",
+)
+
+
+async def server_counters(http: httpx.AsyncClient, url: str) -> dict[str, float]:
+    """The server's cumulative model seconds, batch and write-group sizes so far."""
+    text = (await http.get(url + "/metrics")).text
+    values = dict.fromkeys(SERVER_COUNTERS, 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in values:
+            values[name] = float(value)
+    return values
+
+
+def server_use(a: dict[str, float], b: dict[str, float], wall: float) -> dict[str, float | None]:
+    """What the server did between two /metrics snapshots: the share of the time the model was
+    busy (near 1: the model limits; lower: the path around it), texts per model call and
+    requests per commit."""
+
+    def mean(name: str) -> float | None:
+        n = b[f"{name}_count"] - a[f"{name}_count"]
+        return (b[f"{name}_sum"] - a[f"{name}_sum"]) / n if n else None
+
+    busy = b["reviewsense_inference_seconds_total"] - a["reviewsense_inference_seconds_total"]
+    return {
+        "model_busy_share": busy / wall,
+        "mean_batch_texts": mean("reviewsense_inference_batch_size"),
+        "mean_write_group": mean("reviewsense_write_group_size"),
+    }
+
+
 async def run_clients(
     url: str, key: str, clients: int, duration: float, warmup: float, texts, server_pid: int
 ):
@@ -162,11 +201,13 @@ async def run_clients(
     t_measure, t_end = t_start + warmup, t_start + warmup + duration
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     snapshots: list[dict[str, float]] = []
+    counters: list[dict[str, float]] = []
 
-    async def sample_cpu() -> None:  # at the start and the end of the measured window
+    async def sample(http: httpx.AsyncClient) -> None:  # at the start and end of the window
         for t in (t_measure, t_end):
             await asyncio.sleep(max(0.0, t - time.perf_counter()))
             snapshots.append(cpu_snapshot(server_pid))
+            counters.append(await server_counters(http, url))
 
     async def client(n: int, http: httpx.AsyncClient) -> None:
         i = n
@@ -182,7 +223,8 @@ async def run_clients(
             del now
 
     async with httpx.AsyncClient(timeout=30, limits=limits) as http:
-        await asyncio.gather(sample_cpu(), *(client(n, http) for n in range(clients)))
+        async with httpx.AsyncClient(timeout=30) as scrape:  # off the clients' connections
+            await asyncio.gather(sample(scrape), *(client(n, http) for n in range(clients)))
     ok = statuses.get(201, 0)
     lat = sorted(latencies)
     q = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else lat * 99
@@ -194,6 +236,7 @@ async def run_clients(
         "requests": len(lat),
         "status_codes": statuses,
         **cpu_use(*snapshots),
+        **server_use(*counters, snapshots[1]["wall"] - snapshots[0]["wall"]),
     }
 
 
@@ -266,7 +309,9 @@ def main() -> int:
                         f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
                         f"{r['status_codes']}  ({r['reviews_per_s'] / offline:.0%} of offline; "
                         f"cores: server {r['server_cpu_cores']:.2f}, clients "
-                        f"{r['client_cpu_cores']:.2f}, idle {r['machine_idle_share']:.0%})",
+                        f"{r['client_cpu_cores']:.2f}, idle {r['machine_idle_share']:.0%}; "
+                        f"model busy {r['model_busy_share']:.0%}, "
+                        f"{r['mean_batch_texts'] or 0:.1f} texts/call)",
                         flush=True,
                     )
             finally:

@@ -26,3 +26,6 @@ def test_bench_service_writes_the_json_contract(tiny_model_dir, tmp_path):
         assert lv["db"] == "sqlite" and set(lv["status_codes"]) == {"201"}
         assert lv["reviews_per_s"] > 0 and lv["p99_ms"] >= lv["p50_ms"] > 0
         assert lv["server_cpu_cores"] > 0 and 0 <= lv["machine_idle_share"] <= 1
+        # from the server's /metrics: the model ran, on 1..32 texts per call, one commit or more
+        assert 0 < lv["model_busy_share"] <= 1.05
+        assert 1 <= lv["mean_batch_texts"] <= 32 and lv["mean_write_group"] >= 1

@@ -163,6 +163,10 @@ def test_metrics_cover_requests_batches_flags_and_drift(client_keys):
         "reviewsense_truncated_share_recent 0.0",
     ]:
         assert needle in text, needle
+    model_s = [
+        ln for ln in text.splitlines() if ln.startswith("reviewsense_inference_seconds_total")
+    ]
+    assert len(model_s) == 1 and float(model_s[0].split()[1]) > 0, model_s  # the model ran
 
 
 def test_metric_labels_come_from_fixed_sets_never_from_the_request(client_keys):

@@ -71,6 +71,8 @@ class MicroBatcher:
         timeout_s: a text waiting longer than this is answered with :class:`Overloaded`.
         on_batch: called with each batch size (metrics).
         on_depth: called with the queue depth whenever it changes (metrics).
+        on_model_seconds: called with each model call's wall seconds (metrics: how busy the
+            model is, i.e. whether it or the path around it limits throughput).
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class MicroBatcher:
         timeout_s: float = 10.0,
         on_batch: Callable[[int], None] | None = None,
         on_depth: Callable[[int], None] | None = None,
+        on_model_seconds: Callable[[float], None] | None = None,
     ) -> None:
         if max_batch < 1 or max_queue < 1:
             raise ValueError("max_batch and max_queue must be at least 1")
@@ -95,11 +98,11 @@ class MicroBatcher:
         self.timeout_s = timeout_s
         self._on_batch = on_batch or (lambda n: None)
         self._on_depth = on_depth or (lambda n: None)
+        self._on_model_seconds = on_model_seconds or (lambda s: None)
         self._pending: collections.deque[_Item] = collections.deque()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self.busy_s = 0.0  # time spent in the model (for benchmarks)
         self._last_arrival: float | None = None  # monotonic s of the last submit
         self._gap_s: float | None = None  # EWMA of seconds between submits
 
@@ -188,7 +191,7 @@ class MicroBatcher:
             except Exception:  # the executor itself failed (e.g. shut down)
                 log.exception("inference worker failed")
                 results = [InferenceFailed("inference worker failed")] * len(batch)
-            self.busy_s += time.perf_counter() - t0
+            self._on_model_seconds(time.perf_counter() - t0)
             for item, res in zip(batch, results, strict=True):
                 if item.future.done():
                     continue

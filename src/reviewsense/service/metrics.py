@@ -66,6 +66,11 @@ class ServiceMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=r,
         )
+        self.inference_seconds = Counter(
+            "reviewsense_inference_seconds",
+            "Wall seconds the model spent on micro-batches (its rate = share of time busy)",
+            registry=r,
+        )
         self.write_group_size = Histogram(
             "reviewsense_write_group_size",
             "Ingest requests committed per transaction (group commit)",

@@ -108,6 +108,7 @@ def build_state(
         timeout_s=settings.queue_timeout_s,
         on_batch=metrics.batch_size.observe,
         on_depth=metrics.queue_depth.set,
+        on_model_seconds=metrics.inference_seconds.inc,
     )
 
     def store_group(jobs):  # late-bound: the state is the write target (its model version)
