@@ -57,11 +57,42 @@ CANDIDATES = {
     "+ attention dropout 0, bf16 matmul attention": dict(
         attention_dropout=0.0, matmul_attention=True
     ),
+    "+ attention dropout 0, bf16 matmul attention as of 2026-11-27 (fp32 softmax)": dict(
+        attention_dropout=0.0, matmul_attention="fp32_softmax"
+    ),
+    "+ attention dropout 0, word dropout": dict(attention_dropout=0.0, dropout_kernel="words"),
+    "+ attention dropout 0, bf16 matmul attention, word dropout": dict(
+        attention_dropout=0.0, matmul_attention=True, dropout_kernel="words"
+    ),
+    "reviewsense train (its auto attention and dropout kernels on this machine)": dict(
+        attention_dropout=0.0, auto_kernels=True
+    ),
 }
 DEFAULT = "default (bf16 autocast, dynamic padding, length-bucketed batches in random order)"
 USER = "user (fp32, padded to max_length, random batches)"
 # What `reviewsense train` does after this benchmark's decisions (the speedup's numerator).
-REVIEWSENSE = "+ attention dropout 0 (fused SDPA)"
+REVIEWSENSE = "reviewsense train (its auto attention and dropout kernels on this machine)"
+
+
+def _fp32_softmax_attention(module, query, key, value, attention_mask, scaling=None, **kw):
+    """reviewsense.attention's kernel as it was before 2026-11-28 (softmax in fp32 under
+    autocast, scores scaled after the matmul), kept here to measure the change side by side."""
+    import torch
+
+    scores = torch.matmul(query, key.transpose(2, 3)) * (scaling or query.size(-1) ** -0.5)
+    if attention_mask is not None:
+        scores = scores + attention_mask.clamp(min=torch.finfo(scores.dtype).min).to(scores.dtype)
+    probs = torch.softmax(scores, dim=-1)
+    return torch.matmul(probs, value).transpose(1, 2).contiguous(), probs
+
+
+def _use_legacy_attention(model) -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
+
+    AttentionInterface.register("bench_fp32_softmax", _fp32_softmax_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register("bench_fp32_softmax", eager_mask)
+    model.set_attn_implementation("bench_fp32_softmax")
 
 
 # -- speed: in-process, interleaved -------------------------------------------------------------
@@ -73,10 +104,22 @@ def _build(recipe: dict, max_length: int):
     model, tok = harness.load_model(
         recipe.get("attention_dropout"), recipe.get("freeze_embeddings", False)
     )
-    if recipe.get("matmul_attention"):
+    if recipe.get("matmul_attention") == "fp32_softmax":
+        _use_legacy_attention(model)
+    elif recipe.get("matmul_attention"):
         from reviewsense.attention import use_bf16_matmul_attention
 
         use_bf16_matmul_attention(model)
+    if recipe.get("auto_kernels"):  # exactly what `reviewsense train` applies
+        from reviewsense.attention import apply_training_kernel
+        from reviewsense.dropout import apply_dropout_kernel
+
+        apply_training_kernel(model, "auto", recipe.get("precision", "bf16"))
+        apply_dropout_kernel(model, "auto")
+    if recipe.get("dropout_kernel"):
+        from reviewsense.dropout import apply_dropout_kernel
+
+        apply_dropout_kernel(model, recipe["dropout_kernel"])
     if recipe.get("all_dropout_zero"):
         for m in model.modules():
             if isinstance(m, torch.nn.Dropout):
@@ -151,6 +194,10 @@ PROCESS_VARIANTS = {
         [],
         {"OMP_PROC_BIND": "close", "OMP_PLACES": "cores"},
     ),
+    "1 process x 2 threads, glibc malloc defaults (REVIEWSENSE_MALLOC=default)": (
+        [],
+        {"REVIEWSENSE_MALLOC": "default"},
+    ),
     "torchrun 2 processes x 1 thread (DDP, gloo)": (
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"],
         {},
@@ -159,7 +206,7 @@ PROCESS_VARIANTS = {
 
 
 def worker(max_length: int, steps: int, batch: int) -> None:
-    """Time ``steps`` steps of the best in-process recipe; under torchrun, DDP with batch/world.
+    """Time ``steps`` steps of `train`'s recipe; under torchrun, DDP with batch/world.
 
     Prints one JSON line (rank 0) with the per-step seconds.
     """
@@ -172,7 +219,12 @@ def worker(max_length: int, steps: int, batch: int) -> None:
     set_threads(None)  # physical cores / world
     if world > 1:
         dist.init_process_group("gloo")
+    from reviewsense.attention import apply_training_kernel
+    from reviewsense.dropout import apply_dropout_kernel
+
     model, tok = harness.load_model(attention_dropout=0.0)
+    apply_training_kernel(model, "auto", "bf16")  # as `train` does on this machine
+    apply_dropout_kernel(model, "auto")
     fwd = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     step = harness.make_step(
         model, harness.make_optimizer(model), harness.make_collator(tok, None), "bf16", fwd
@@ -190,13 +242,18 @@ def worker(max_length: int, steps: int, batch: int) -> None:
         dist.destroy_process_group()
 
 
-def process_speed(max_length: int, rounds: int, steps: int, batch: int) -> list[dict]:
+def process_speed(
+    max_length: int, rounds: int, steps: int, batch: int, names: list[str] | None = None
+) -> list[dict]:
     """Alternate one subprocess per variant for ``rounds`` rounds; median step per variant."""
-    times: dict[str, list[float]] = {n: [] for n in PROCESS_VARIANTS}
+    base_name = "1 process x 2 threads (default)"  # every ratio is against it
+    names = [base_name, *[n for n in names or PROCESS_VARIANTS if n != base_name]]
+    times: dict[str, list[float]] = {n: [] for n in names}
     me = [str(Path(__file__).resolve()), "--worker", "--max-length", str(max_length)]
     me += ["--steps", str(steps), "--batch-size", str(batch)]
     for r in range(rounds):
-        for name, (prefix, env) in PROCESS_VARIANTS.items():
+        for name in names:
+            prefix, env = PROCESS_VARIANTS[name]
             cmd = [*(prefix or [sys.executable]), *me]
             out = subprocess.run(
                 cmd, env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True
@@ -207,7 +264,7 @@ def process_speed(max_length: int, rounds: int, steps: int, batch: int) -> list[
             t = json.loads(line[len("WORKER ") :])["times"]
             times[name].extend(t)
             log.info("round %d %s: %s s", r, name, [round(x, 2) for x in t])
-    base = statistics.median(times["1 process x 2 threads (default)"])
+    base = statistics.median(times[base_name])
     return [
         {
             "name": n,
@@ -360,7 +417,9 @@ def main() -> None:
         "accuracy: full runs per seed (long)",
     )
     ap.add_argument("--max-length", type=int, nargs="+", default=[256], help="tokens per review")
-    ap.add_argument("--only", nargs="+", help="speed: candidate names (default: all but compile)")
+    ap.add_argument(
+        "--only", nargs="+", help="speed/process: variant names (default: all; speed: but compile)"
+    )
     ap.add_argument("--rounds", type=int, default=3, help="speed: timed steps per variant")
     ap.add_argument("--warmup", type=int, default=1, help="speed: untimed steps per variant")
     ap.add_argument("--batch-size", type=int, default=16, help="reviews per step")
@@ -399,12 +458,14 @@ def main() -> None:
     else:
         rows: list[dict] = []
         names = args.only or [n for n in CANDIDATES if "compile" not in n]
+        if args.part == "process":
+            names = args.only or list(PROCESS_VARIANTS)
         for length in args.max_length:
             if args.part == "speed":
                 set_threads(None)
                 rows += speed(names, length, args.rounds, args.warmup, args.batch_size)
             else:
-                rows += process_speed(length, args.rounds, args.steps, args.batch_size)
+                rows += process_speed(length, args.rounds, args.steps, args.batch_size, names)
         result["variants"] = rows
         by = {(r["max_length"], r["name"]): r for r in rows}
         result["speedup_by_tokens"] = {

@@ -209,15 +209,18 @@ def profile_trainer(
     batch_size: int,
     precision: str,
     attention_dropout: float | None = None,
+    attention_kernel: str = "auto",
 ):
     """Run the Trainer for warmup + steps; profile the last ``steps``. Returns the summary."""
     import torch
     from torch.profiler import ProfilerActivity, profile
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
+    from reviewsense.attention import apply_training_kernel
     from reviewsense.features import build_dataset
 
     model, tokenizer = load_model(attention_dropout)
+    apply_training_kernel(model, attention_kernel, precision)  # as `train` does
     feats = [f for b in recipe_batches(tokenizer, max_length, batch_size, 50) for f in b]
     enc = {"input_ids": [f["input_ids"] for f in feats]}
     ds = build_dataset(enc, [f["labels"] for f in feats])
@@ -280,6 +283,12 @@ def main() -> None:
         type=float,
         help="override the checkpoint's attention dropout (0: fused SDPA kernel)",
     )
+    ap.add_argument(
+        "--attention-kernel",
+        default="auto",
+        choices=("auto", "sdpa", "bf16_matmul"),
+        help="training attention kernel, as `train --set attention_kernel=` (auto: as train picks)",
+    )
     ap.add_argument("--json", type=Path, help="write the table and environment here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -289,7 +298,13 @@ def main() -> None:
     threads = set_threads(None)
     precision = resolve_precision("auto", "cpu")
     out = profile_trainer(
-        args.steps, args.warmup, args.max_length, args.batch_size, precision, args.attention_dropout
+        args.steps,
+        args.warmup,
+        args.max_length,
+        args.batch_size,
+        precision,
+        args.attention_dropout,
+        args.attention_kernel,
     )
     out["environment"] = environment_facts(precision, threads)
     out["recipe"] = {**vars(args), "json": str(args.json) if args.json else None}

@@ -24,7 +24,8 @@ def _batch():
 
 
 def _pair(tmp_path):
-    """Two copies of one tiny BERT (dropout 0): SDPA and the bf16-matmul attention."""
+    """Two copies of one tiny BERT (dropout 0), in training mode (the kernel's matmul path runs
+    in training only): SDPA and the bf16-matmul attention."""
     from transformers import AutoModelForSequenceClassification
 
     path = build_tiny_model(tmp_path / "m", dropout=0.0, initializer_range=0.5)
@@ -33,7 +34,7 @@ def _pair(tmp_path):
     assert sdpa.config._attn_implementation == "sdpa"
     assert attention.use_bf16_matmul_attention(mine)
     assert mine.config._attn_implementation == attention.NAME
-    return sdpa, mine
+    return sdpa.train(), mine.train()
 
 
 def test_same_logits_and_gradients_as_sdpa_in_fp32(tmp_path):
@@ -60,6 +61,25 @@ def test_close_to_sdpa_under_bf16_autocast_and_padding_is_ignored(tmp_path):
         c = mine(input_ids=other, attention_mask=mask).logits.float()
     assert (a - b).abs().max() < 0.05
     torch.testing.assert_close(c[0], b[0])
+
+
+def test_eval_mode_runs_sdpa_with_the_same_result(tmp_path, monkeypatch):
+    sdpa, mine = _pair(tmp_path)
+    ids, mask = _batch()
+    trained_path = mine(input_ids=ids, attention_mask=mask).logits.detach()
+    calls = []
+    real = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(
+        torch.nn.functional,
+        "scaled_dot_product_attention",
+        lambda *a, **k: calls.append(1) or real(*a, **k),
+    )
+    with torch.no_grad():
+        a = sdpa.eval()(input_ids=ids, attention_mask=mask).logits
+        b = mine.eval()(input_ids=ids, attention_mask=mask).logits
+    assert len(calls) >= 2 * 2  # both models' two layers: the eval path is SDPA's kernel
+    torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(b, trained_path, atol=1e-5, rtol=1e-5)
 
 
 def test_saved_model_does_not_carry_the_training_kernel(tmp_path):

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from reviewsense.attention import ATTENTION_KERNELS
+from reviewsense.dropout import DROPOUT_KERNELS
 from reviewsense.errors import ConfigError
 from reviewsense.settings import PROJECT_ROOT
 from reviewsense.truncation import (
@@ -107,6 +108,7 @@ class TrainConfig:
     # checkpoint's value, 0.1 for BERT/MiniLM: the user's way).
     attention_dropout: float | None = TRAINING_ATTENTION_DROPOUT
     attention_kernel: str = "auto"  # ATTENTION_KERNELS; "sdpa" = transformers' default
+    dropout_kernel: str = "auto"  # DROPOUT_KERNELS; "torch" = nn.Dropout's bernoulli masks
     max_steps: int = -1  # >0 overrides epochs (tests, smoke runs)
     analyze: bool = True  # run `analyze` into <run>/analysis at the end
 
@@ -154,6 +156,11 @@ class RunConfig:
                 "attention_kernel",
                 t.attention_kernel in ATTENTION_KERNELS,
                 f"must be one of {', '.join(ATTENTION_KERNELS)}",
+            ),
+            (
+                "dropout_kernel",
+                t.dropout_kernel in DROPOUT_KERNELS,
+                f"must be one of {', '.join(DROPOUT_KERNELS)}",
             ),
         ]
         for key, ok, why in checks:

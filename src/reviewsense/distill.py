@@ -27,6 +27,7 @@ import numpy as np
 from reviewsense import rundir
 from reviewsense.attention import ATTENTION_KERNELS, apply_training_kernel, restore_sdpa
 from reviewsense.distill_eval import evaluate_student, teacher_logits
+from reviewsense.dropout import DROPOUT_KERNELS, apply_dropout_kernel
 from reviewsense.errors import ConfigError, ModelError, ReviewsenseError
 from reviewsense.inference.verify import VERIFY_N, record_bf16_check
 from reviewsense.jsonio import write_json
@@ -67,6 +68,7 @@ class DistillConfig:
     warmup_ratio: float = 0.06
     precision: str = "auto"
     attention_kernel: str = "auto"  # the student's training attention (reviewsense.attention)
+    dropout_kernel: str = "auto"  # the student's training dropout (reviewsense.dropout)
     seed: int = 42
     threads: int | None = None
     logging_steps: int = 50
@@ -99,6 +101,11 @@ class DistillConfig:
                 "attention_kernel",
                 self.attention_kernel in ATTENTION_KERNELS,
                 f"one of {', '.join(ATTENTION_KERNELS)}",
+            ),
+            (
+                "dropout_kernel",
+                self.dropout_kernel in DROPOUT_KERNELS,
+                f"one of {', '.join(DROPOUT_KERNELS)}",
             ),
             ("threads", self.threads is None or self.threads >= 1, "must be >= 1"),
             ("logging_steps", self.logging_steps >= 1, "must be >= 1"),
@@ -397,12 +404,14 @@ def run_distillation(
     soft = teacher_logits(teacher_dir, teacher, seqs, pad_id, precision)
     student = build_student(teacher, keep)
     kernel = apply_training_kernel(student, cfg.attention_kernel, precision)
+    dropout_kernel = apply_dropout_kernel(student, cfg.dropout_kernel)
     trainer, train = _train_student(
         cfg, student, seqs, data["labels"], soft, pad_id, precision, out, resume
     )
     student = trainer.model.eval()
     restore_sdpa(student)  # timed and scored as `predict` runs it
     train["attention_kernel"] = kernel
+    train["dropout_kernel"] = dropout_kernel
     if state_file is not None:
         trainer.state.save_to_json(str(state_file))
     quality, speed = evaluate_student(

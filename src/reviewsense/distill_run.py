@@ -50,6 +50,7 @@ def distill_config(cfg: RunConfig, options: dict, teacher_run: Path, n_train: in
         threads=t.num_threads,
         precision=t.precision,
         attention_kernel=t.attention_kernel,
+        dropout_kernel=t.dropout_kernel,
         **options,
     )
     dcfg.validate()

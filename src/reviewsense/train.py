@@ -181,6 +181,7 @@ def _prepare_inputs(run: _Run) -> _Inputs:
     """Load and split the data, load the model, tokenize every split once (cached)."""
     from reviewsense.attention import apply_training_kernel
     from reviewsense.data import load_data
+    from reviewsense.dropout import apply_dropout_kernel
     from reviewsense.features import build_dataset, tokenize_cached
     from reviewsense.modeling import load_for_training
 
@@ -190,6 +191,7 @@ def _prepare_inputs(run: _Run) -> _Inputs:
         run.cfg.model, attention_dropout=run.cfg.train.attention_dropout
     )
     apply_training_kernel(model, run.cfg.train.attention_kernel, run.precision)
+    apply_dropout_kernel(model, run.cfg.train.dropout_kernel)
     # The test split is tokenized once, by the Predictor that scores it (_score_splits).
     splits = (("train", bundle.train), ("val", bundle.val))
     enc = {

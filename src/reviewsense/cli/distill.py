@@ -19,6 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from reviewsense.attention import ATTENTION_KERNELS
     from reviewsense.cli.pretrain import size_arg
     from reviewsense.distill import DistillConfig
+    from reviewsense.dropout import DROPOUT_KERNELS
 
     d = DistillConfig()
     p.epilog = EPILOG
@@ -48,6 +49,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=ATTENTION_KERNELS,
         default=d.attention_kernel,
         help="the student's attention in training (auto: bf16 matmuls on AMX CPUs, else sdpa)",
+    )
+    p.add_argument(
+        "--dropout-kernel",
+        choices=DROPOUT_KERNELS,
+        default=d.dropout_kernel,
+        help="the student's dropout masks in training (auto: random-word masks on CPUs, "
+        "torch on GPUs)",
     )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
@@ -83,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         precision=args.precision,
         attention_kernel=args.attention_kernel,
+        dropout_kernel=args.dropout_kernel,
         seed=args.seed,
         threads=args.threads,
         data_dir=args.data_dir,

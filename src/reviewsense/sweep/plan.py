@@ -142,6 +142,7 @@ SET_BY_SWEEP = (
     "threads",
     "precision",
     "attention_kernel",
+    "dropout_kernel",
 )
 
 
