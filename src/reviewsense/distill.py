@@ -280,7 +280,9 @@ def _train_student(cfg: DistillConfig, student, seqs, labels, soft, pad_id, prec
     """Train ``student`` on (input ids, hard labels or -1, teacher logits); the Trainer.
 
     Checkpoints every ``cfg.save_steps`` steps go to ``out/checkpoints``; with ``resume`` the
-    newest complete one is continued (same seed, same reviews, cached teacher logits).
+    newest complete one is continued (same seed, same reviews, cached teacher logits). The
+    training kernels (``cfg.attention_kernel``, ``cfg.dropout_kernel``) are applied here and
+    recorded in the returned facts.
     """
     from datasets import Dataset
 
@@ -295,6 +297,10 @@ def _train_student(cfg: DistillConfig, student, seqs, labels, soft, pad_id, prec
             "length": [len(s) for s in seqs],
         }
     )
+    kernels = {
+        "attention_kernel": apply_training_kernel(student, cfg.attention_kernel, precision),
+        "dropout_kernel": apply_dropout_kernel(student, cfg.dropout_kernel),
+    }
     ckpt_dir = out / rundir.CHECKPOINTS_DIR
     args = training_arguments(
         cfg,
@@ -329,6 +335,7 @@ def _train_student(cfg: DistillConfig, student, seqs, labels, soft, pad_id, prec
         "train_time_s": seconds,  # this process only, when resumed
         **here,
         "resumed_from_step": start,
+        **kernels,
     }
 
 
@@ -403,15 +410,11 @@ def run_distillation(
     pad_id = tokenizer.pad_token_id
     soft = teacher_logits(teacher_dir, teacher, seqs, pad_id, precision)
     student = build_student(teacher, keep)
-    kernel = apply_training_kernel(student, cfg.attention_kernel, precision)
-    dropout_kernel = apply_dropout_kernel(student, cfg.dropout_kernel)
     trainer, train = _train_student(
         cfg, student, seqs, data["labels"], soft, pad_id, precision, out, resume
     )
     student = trainer.model.eval()
     restore_sdpa(student)  # timed and scored as `predict` runs it
-    train["attention_kernel"] = kernel
-    train["dropout_kernel"] = dropout_kernel
     if state_file is not None:
         trainer.state.save_to_json(str(state_file))
     quality, speed = evaluate_student(
