@@ -9,7 +9,8 @@ instead of the scores and the softmax kept in bf16 under autocast (it would run 
 SDPA, whose forward is the fastest; a saved model's config does not record this choice.
 
 ``train`` switches to it where it was measured faster (:func:`choose_kernel`: bf16 autocast on a
-CPU whose bf16 path is AMX; BENCHMARKS.md, "Where a training step goes"), or when asked
+CPU with a bf16 matmul path, AMX or avx512_bf16; BENCHMARKS.md, "Where a training step goes"),
+or when asked
 (``--set attention_kernel=bf16_matmul``; ``sdpa`` keeps transformers' default).
 """
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 NAME = "reviewsense_bf16_matmul"  # the key under transformers' AttentionInterface
 # Config values of the training attention kernel: "auto" = "bf16_matmul" when training runs bf16
-# autocast on a CPU with AMX (:func:`choose_kernel`), else "sdpa" (transformers' default).
+# autocast on a CPU with AMX or avx512_bf16 (:func:`choose_kernel`), else "sdpa" (transformers').
 ATTENTION_KERNELS = ("auto", "sdpa", "bf16_matmul")
 
 
@@ -72,14 +73,16 @@ def choose_kernel(requested: str, precision: str, device: str) -> str:
     """The training attention kernel for a config value ``requested`` (ATTENTION_KERNELS).
 
     "auto" picks "bf16_matmul" only where it was measured faster: bf16 autocast on a CPU with
-    AMX (1.2-1.5x per training step at 128-256 tokens); on GPUs and other CPUs, "sdpa".
+    AMX (1.2-1.5x per training step at 128-256 tokens) or avx512_bf16 (AMD EPYC: 1.3-1.5x at
+    128-512 tokens with word dropout); on GPUs and CPUs without a bf16 path, "sdpa".
     """
     from reviewsense.runtime import bf16_path
 
     if requested != "auto":
         return requested
     on_cpu = not device.startswith("cuda")
-    return "bf16_matmul" if on_cpu and precision == "bf16" and bf16_path() == "amx" else "sdpa"
+    fast_bf16 = bf16_path() in ("amx", "avx512_bf16")
+    return "bf16_matmul" if on_cpu and precision == "bf16" and fast_bf16 else "sdpa"
 
 
 def use_bf16_matmul_attention(model) -> bool:

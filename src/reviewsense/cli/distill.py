@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--attention-kernel",
         choices=ATTENTION_KERNELS,
         default=d.attention_kernel,
-        help="the student's attention in training (auto: bf16 matmuls on AMX CPUs, else sdpa)",
+        help="the student's attention in training (auto: bf16 matmuls on bf16 CPUs, else sdpa)",
     )
     p.add_argument(
         "--dropout-kernel",
