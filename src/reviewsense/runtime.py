@@ -161,8 +161,9 @@ def tune_allocator() -> bool:
     32 MiB) with ``mmap`` and returns them with ``munmap`` when freed, and trims the heap top
     above 128 KiB, so every training step faults its activations in afresh (MiniLM, batch 16,
     256 tokens: ~30,000 page faults a step). With mmap off and trimming off, freed blocks stay in
-    the heap for the next step: 6x fewer faults and ~15-20% shorter steps, peak RSS unchanged
-    (BENCHMARKS.md, "Where a training step goes"). The cost: the heap keeps its peak until the
+    the heap for the next step: 6x fewer faults, peak RSS unchanged; on an Intel Xeon with AMX
+    ~10-20% shorter steps, on an AMD EPYC equal (1.00x; BENCHMARKS.md, "Where a training step
+    goes", `bench_train.py --part process`). The cost: the heap keeps its peak until the
     process exits, and a block size that recurs between other allocations can hold a few copies
     before it is reused (a 64 MiB tensor, ~6 copies: tests/test_runtime.py). Hence training
     processes only (``set_threads``: train, pretrain, distill); the service and ``predict`` keep
