@@ -10,8 +10,7 @@ SDPA, whose forward is the fastest; a saved model's config does not record this 
 
 ``train`` switches to it where it was measured faster (:func:`choose_kernel`: bf16 autocast on a
 CPU with a bf16 matmul path, AMX or avx512_bf16; BENCHMARKS.md, "Where a training step goes"),
-or when asked
-(``--set attention_kernel=bf16_matmul``; ``sdpa`` keeps transformers' default).
+or when asked (``--set attention_kernel=bf16_matmul``; ``sdpa`` keeps transformers' default).
 """
 
 from __future__ import annotations
@@ -76,13 +75,12 @@ def choose_kernel(requested: str, precision: str, device: str) -> str:
     AMX (1.2-1.5x per training step at 128-256 tokens) or avx512_bf16 (AMD EPYC: 1.3-1.5x at
     128-512 tokens with word dropout); on GPUs and CPUs without a bf16 path, "sdpa".
     """
-    from reviewsense.runtime import bf16_path
+    from reviewsense.runtime import cpu_has_fast_bf16
 
     if requested != "auto":
         return requested
     on_cpu = not device.startswith("cuda")
-    fast_bf16 = bf16_path() in ("amx", "avx512_bf16")
-    return "bf16_matmul" if on_cpu and precision == "bf16" and fast_bf16 else "sdpa"
+    return "bf16_matmul" if on_cpu and precision == "bf16" and cpu_has_fast_bf16() else "sdpa"
 
 
 def use_bf16_matmul_attention(model) -> bool:
