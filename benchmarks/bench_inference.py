@@ -2,7 +2,8 @@
 backends (torch fp32 / bf16 / bf16+torch.compile, ONNX fp32 / int8, OpenVINO fp32 / bf16).
 
 One model, one machine, the same IMDb test reviews, the same threads and a warm-up for every
-variant. Each variant runs in its own subprocess so peak RSS is honest. Measures throughput
+variant. Each variant runs in its own subprocess so peak RSS is honest, with the allocator setting
+``predict`` uses (``runtime.tune_allocator``; ``torch-bf16-glibc`` without it). Measures throughput
 (reviews/s over all reviews), single-review latency p50/p99, peak RSS, accuracy, max |Δp| vs
 torch fp32, and the fraction of the machine's bf16 matmul peak (measured in the same run) that
 the torch bf16 variant reaches in useful FLOPs.
@@ -49,6 +50,8 @@ VARIANTS = (
     "openvino-fp32",
     "openvino-bf16",
     "torch-bf16-2x1",  # two worker processes x 1 thread, each on half the reviews
+    "torch-bf16-sdpa",  # PyTorch's SDPA kernel instead of the one "auto" picks
+    "torch-bf16-glibc",  # glibc's malloc defaults (REVIEWSENSE_MALLOC=default)
 )
 DEFAULT_VARIANTS = ("pipeline", "pipeline-bf16", "torch-fp32", "torch-bf16", "onnx-fp32")
 DEFAULT_VARIANTS += ("onnx-int8", "openvino-fp32")
@@ -161,6 +164,7 @@ def _predictor(args: argparse.Namespace, variant: str):
         precision=load_precision,
         compile=variant.endswith("-compile"),
         device=args.device if backend == "torch" else None,
+        attention="sdpa" if variant.endswith("-sdpa") else "auto",
     )
 
     def predict(batch: list[str]) -> np.ndarray:
@@ -173,6 +177,10 @@ def _worker(args: argparse.Namespace) -> None:
     """Run one variant and print its result as JSON (last stdout line)."""
     import numpy as np
     import pandas as pd
+
+    from reviewsense.runtime import tune_allocator
+
+    tune_allocator()  # as `predict` does; "-glibc" variants run with REVIEWSENSE_MALLOC=default
 
     df = pd.read_parquet(args.reviews)
     texts, labels = df["text"].tolist(), df["label"].to_numpy()
@@ -226,6 +234,8 @@ def _run_variant(variant: str, args: argparse.Namespace, reviews: Path, export_d
     cmd += ["--device", args.device]
     cmd += ["--export-json", json.dumps({k: str(v) for k, v in export_dirs.items()})]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    if variant.endswith("-glibc"):
+        env["REVIEWSENSE_MALLOC"] = "default"
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])

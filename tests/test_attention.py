@@ -63,10 +63,18 @@ def test_close_to_sdpa_under_bf16_autocast_and_padding_is_ignored(tmp_path):
     torch.testing.assert_close(c[0], b[0])
 
 
-def test_eval_mode_runs_sdpa_with_the_same_result(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("path", "runs_sdpa"), [("amx", True), ("avx512_bf16", False)])
+def test_eval_mode_runs_the_inference_kernel_with_the_same_result(
+    tmp_path, monkeypatch, path, runs_sdpa
+):
+    """Evaluations inside training run what ``predict`` would: SDPA on AMX, the chunked
+    kernel on avx512_bf16 only."""
+    monkeypatch.setattr(runtime, "bf16_path", lambda: path)
     sdpa, mine = _pair(tmp_path)
     ids, mask = _batch()
     trained_path = mine(input_ids=ids, attention_mask=mask).logits.detach()
+    with torch.no_grad():
+        a = sdpa.eval()(input_ids=ids, attention_mask=mask).logits
     calls = []
     real = torch.nn.functional.scaled_dot_product_attention
     monkeypatch.setattr(
@@ -75,9 +83,8 @@ def test_eval_mode_runs_sdpa_with_the_same_result(tmp_path, monkeypatch):
         lambda *a, **k: calls.append(1) or real(*a, **k),
     )
     with torch.no_grad():
-        a = sdpa.eval()(input_ids=ids, attention_mask=mask).logits
         b = mine.eval()(input_ids=ids, attention_mask=mask).logits
-    assert len(calls) >= 2 * 2  # both models' two layers: the eval path is SDPA's kernel
+    assert len(calls) == (2 if runs_sdpa else 0)  # two layers
     torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(b, trained_path, atol=1e-5, rtol=1e-5)
 

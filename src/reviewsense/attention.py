@@ -5,8 +5,9 @@ on an Intel Xeon with AMX, MiniLM's shapes (batch 16, 12 heads, 256 tokens, head
 take 5.8 ms forward and 46 ms backward per layer, a third of a whole training step. The same
 attention written as ``softmax(Q Kᵀ · scale + mask) V`` with bf16 matmuls (the softmax kernel
 accumulates in fp32) takes 14 ms + 15 ms, both directions on the matrix units; with q scaled
-instead of the scores and the softmax kept in bf16 under autocast (it would run in fp32), less. Inference keeps
-SDPA, whose forward is the fastest; a saved model's config does not record this choice.
+instead of the scores and the softmax kept in bf16 under autocast (it would run in fp32), less.
+Inference has its own kernels (:mod:`reviewsense.inference.attention`); a saved model's config
+does not record this choice.
 
 ``train`` switches to it where it was measured faster (:func:`choose_kernel`: bf16 autocast on a
 CPU with a bf16 matmul path, AMX or avx512_bf16; BENCHMARKS.md, "Where a training step goes"),
@@ -39,8 +40,10 @@ def bf16_matmul_attention(
         scaling: factor on the scores (default head_dim ** -0.5).
         dropout: attention-probability dropout, applied in training only.
 
-    In eval mode (the Trainer's evaluations during training) it runs SDPA's fused forward,
-    1.3x faster there; the weights it returns are then None.
+    In eval mode (the Trainer's evaluations during training) it runs the inference kernel
+    ``predict`` would pick (:func:`reviewsense.inference.attention.choose_kernel`): SDPA's fused
+    forward on AMX, 1.3x faster there, the chunked one on avx512_bf16 only; the weights it
+    returns are then None.
     """
     import torch
     import torch.nn.functional as F
@@ -50,7 +53,11 @@ def bf16_matmul_attention(
     mask = None
     if attention_mask is not None:  # an fp32 mask added as is would promote scores to fp32
         mask = attention_mask.clamp(min=torch.finfo(query.dtype).min).to(query.dtype)
-    if not module.training:  # evaluation inside training: SDPA's fused forward is faster
+    if not module.training:  # evaluation inside training: the inference kernels are faster
+        from reviewsense.inference import attention as inference_attention
+
+        if inference_attention.choose_kernel("auto", "bf16", query.device.type) == "chunked":
+            return inference_attention.chunked_attention(module, query, key, value, mask, scaling)
         out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=scaling)
         return out.transpose(1, 2).contiguous(), None
     # Scale q (batch, heads, q, head_dim), not the scores (batch, heads, q, k): 8x fewer

@@ -100,7 +100,9 @@ def evaluate_model(
     from reviewsense.data import load_eval_split
     from reviewsense.inference.predictor import Predictor
     from reviewsense.progress import LogProgress
+    from reviewsense.runtime import tune_allocator
 
+    tune_allocator()  # a batch job: keep freed activations for the next batch
     model_dir = rundir.resolve_model_dir(model_or_run)
     split, skipped = load_eval_split(data_cfg)
     predictor = Predictor.from_pretrained(

@@ -9,7 +9,8 @@ benchmarks alike:
   without bf16).
 - ``default_threads()`` / ``set_threads(n)``: intra-op threads = physical cores / processes.
 - ``tune_allocator()``: glibc malloc keeps freed activation buffers instead of handing them back
-  to the kernel and faulting them in again on the next step (training: ``set_threads`` calls it).
+  to the kernel and faulting them in again on the next step (training: ``set_threads`` calls it;
+  batch inference: predict, evaluate, score).
 - ``environment_facts()`` is what ``environment.json`` and every benchmark record.
 """
 
@@ -163,12 +164,15 @@ def tune_allocator() -> bool:
     256 tokens: ~30,000 page faults a step). With mmap off and trimming off, freed blocks stay in
     the heap for the next step: 6x fewer faults, peak RSS unchanged; on an Intel Xeon with AMX
     ~10-20% shorter steps, on an AMD EPYC equal (1.00x; BENCHMARKS.md, "Where a training step
-    goes", `bench_train.py --part process`). The cost: the heap keeps its peak until the
-    process exits, and a block size that recurs between other allocations can hold a few copies
-    before it is reused (a 64 MiB tensor, ~6 copies: tests/test_runtime.py). Hence training
-    processes only (``set_threads``: train, pretrain, distill); the service and ``predict`` keep
-    glibc's defaults. Off with ``REVIEWSENSE_MALLOC=default``; a no-op where the C library has no
-    ``mallopt`` (macOS, musl).
+    goes", `bench_train.py --part process`). Inference faults in every batch's activations the
+    same way; there the AMD EPYC gains too (bf16 MiniLM, batch 32 x 256 tokens: 365-443 instead
+    of 414-490 ms a batch; BENCHMARKS.md, "Inference attention"). The cost: the heap keeps its
+    peak until the process exits, and a block size that recurs between other allocations can
+    hold a few copies before it is reused (a 64 MiB tensor, ~6 copies: tests/test_runtime.py).
+    Hence batch processes only: training (``set_threads``: train, pretrain, distill) and batch
+    inference (predict, evaluate, score); the long-running service keeps glibc's defaults. Off
+    with ``REVIEWSENSE_MALLOC=default``; a no-op where the C library has no ``mallopt`` (macOS,
+    musl).
     """
     import ctypes
 

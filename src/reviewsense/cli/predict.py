@@ -66,7 +66,9 @@ def _load(args: argparse.Namespace):
     from transformers.utils import logging as hf_logging
 
     from reviewsense.inference.predictor import Predictor
+    from reviewsense.runtime import tune_allocator
 
+    tune_allocator()  # a batch job: keep freed activations for the next batch
     hf_logging.disable_progress_bar()
     return Predictor.from_pretrained(
         args.model,

@@ -22,6 +22,8 @@ import numpy as np
 
 from reviewsense import rundir
 from reviewsense.errors import ModelError
+from reviewsense.inference.attention import KERNELS as ATTENTION_KERNELS
+from reviewsense.inference.attention import choose_kernel, use_kernel
 from reviewsense.runtime import bf16_path, default_device, resolve_precision
 
 log = logging.getLogger(__name__)
@@ -65,8 +67,13 @@ def _check_backend(backend: str, model_dir: Path, source: str) -> None:
 COMPILE_PAD_MULTIPLE = 64  # compiled graphs: batch widths in 64s, so few graphs are reused
 
 
-def torch_runner(model_dir: Path, precision: str, device: str, compile: bool = False) -> Runner:
+def torch_runner(
+    model_dir: Path, precision: str, device: str, compile: bool = False, attention: str = "auto"
+) -> Runner:
     """Eager PyTorch, or with ``compile`` torch.compile (inductor, frozen weights, static shapes).
+
+    ``attention``: the attention kernel (:mod:`reviewsense.inference.attention`; "auto" picks
+    the measured-faster one for this CPU and precision; compiled models keep SDPA).
 
     Compiled: every new (batch, width) shape compiles once (seconds to minutes on a busy CPU);
     the Predictor pads widths to :data:`COMPILE_PAD_MULTIPLE` so the set of shapes stays small.
@@ -84,6 +91,10 @@ def torch_runner(model_dir: Path, precision: str, device: str, compile: bool = F
     # every call; BENCHMARKS.md has the accuracy.
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     model.eval().to(device=device, dtype=dtype)
+    kernel = choose_kernel(
+        "sdpa" if compile and attention == "auto" else attention, precision, device
+    )
+    log.info("attention kernel: %s (%s)", use_kernel(model, kernel), attention)
     if compile:
         import torch._inductor.config as inductor_config
 
@@ -173,6 +184,7 @@ def load_runner(
     device: str | None,
     source: str,
     compile: bool = False,
+    attention: str = "auto",
 ) -> tuple[Runner, str, str]:
     """Build the runner for a model folder.
 
@@ -185,6 +197,7 @@ def load_runner(
         num_threads: intra-op threads (None: library default); ``device``: torch device.
         source: the path the user gave, for messages.
         compile: torch only: torch.compile the model (:func:`torch_runner`).
+        attention: torch only: the attention kernel (:func:`torch_runner`).
 
     Returns:
         (runner, backend used, precision used: fp32 | bf16 | int8).
@@ -193,6 +206,10 @@ def load_runner(
         raise ModelError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if precision not in PRECISIONS:
         raise ModelError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if attention not in ATTENTION_KERNELS:
+        raise ModelError(
+            f"attention must be one of {', '.join(ATTENTION_KERNELS)}, got {attention!r}"
+        )
     if backend == "auto":
         backend = folder_backend(model_dir)
     if compile and backend != "torch":
@@ -214,7 +231,8 @@ def load_runner(
                 "; ".join(check.get("failures", [])),
             )
             precision = "fp32"
-        return torch_runner(model_dir, precision, device, compile), backend, precision
+        runner = torch_runner(model_dir, precision, device, compile, attention)
+        return runner, backend, precision
     if backend == "onnx":
         if precision == "bf16":
             raise ModelError(

@@ -209,6 +209,7 @@ class Predictor:
         truncation: str | None = None,
         device: str | None = None,
         compile: bool = False,
+        attention: str = "auto",
     ) -> Predictor:
         """Load a model folder, a run directory (or checkpoint) or an exported folder.
 
@@ -224,6 +225,8 @@ class Predictor:
             truncation: override the trained truncation: "head", "head_tail" or "chunks".
             device: torch device; None picks "cuda" when available, else "cpu".
             compile: torch.compile the torch model (widths padded to 64 tokens).
+            attention: torch attention kernel, "auto", "sdpa" or "chunked"
+                (:mod:`reviewsense.inference.attention`).
 
         Raises:
             ModelError: the folder cannot be loaded or an option does not fit it.
@@ -245,6 +248,7 @@ class Predictor:
             device=device,
             source=str(model_dir),
             compile=compile,
+            attention=attention,
         )
         version = model_version(mdir)
         log.info(

@@ -39,7 +39,9 @@ class BlockScorer:
         from transformers.utils import logging as hf_logging
 
         from reviewsense.inference.predictor import Predictor
+        from reviewsense.runtime import tune_allocator
 
+        tune_allocator()  # each actor is its own process, a batch job like the local engine
         hf_logging.disable_progress_bar()  # one "Loading weights" bar per actor is noise
         self.predictor = Predictor.from_pretrained(model, **predictor_kwargs)
         self.out_dir = Path(out_dir)

@@ -1,0 +1,101 @@
+"""Inference attention for CPUs without AMX: SDPA's math, a few reviews at a time.
+
+On a CPU, attention's cost is the (heads, tokens, tokens) score tensor, not its matmuls. For
+MiniLM (12 heads, head size 32) a batch of 32 reviews at 256 tokens holds 25M scores per layer
+(50 MB in bf16), far past the caches; every pass over it (matmul out, mask, softmax, matmul in)
+then runs at memory speed, ~7-8 GB/s on the 2-core machines this project runs on. PyTorch's
+fused CPU kernel (``_scaled_dot_product_flash_attention_for_cpu``) avoids the big tensor but
+computes slowly at head size 32: 26.6 ms a layer for that batch on an AMD EPYC with
+avx512_bf16, 35% of the whole forward. :func:`chunked_attention` runs the plain
+``softmax(q Kᵀ · scale + mask) V`` over :data:`CHUNK_SCORES` scores at a time (two reviews at 256
+tokens), so each chunk's scores stay in cache between the two matmuls: the bf16 forward of
+that batch takes 365 instead of 419-443 ms (BENCHMARKS.md, "Inference attention"); in fp32 the
+two are equal.
+
+:func:`choose_kernel` keeps SDPA where it has not been measured slower: fp32, GPUs, CPUs with
+AMX (whose matrix units make SDPA's forward fast: ``reviewsense.attention``) and compiled
+models. The choice is not saved in the model folder; its config keeps transformers' default.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+NAME = "reviewsense_chunked"  # the key under transformers' AttentionInterface
+# "auto" = "chunked" for bf16 on a CPU without AMX (:func:`choose_kernel`), else "sdpa".
+KERNELS = ("auto", "sdpa", "chunked")
+# Scores (batch x heads x tokens x tokens) computed at once: one MiniLM review at 256 tokens
+# (1.5 MB in bf16), four at 128. Budgets of 2, 4 and 8 such reviews measured the same or slower.
+CHUNK_SCORES = 12 * 256 * 256
+
+
+def chunked_attention(module, query, key, value, attention_mask, scaling=None, **kwargs):
+    """transformers attention interface, inference only: (attn_output, None).
+
+    Args:
+        module: the attention layer (unused: no dropout at inference).
+        query, key, value: (batch, heads, tokens, head_dim), the same dtype.
+        attention_mask: additive float mask broadcastable to (batch, 1, tokens, tokens)
+            (transformers' ``eager_mask``, registered for this kernel), or None.
+        scaling: factor on the scores (default head_dim ** -0.5).
+
+    Returns (batch, tokens, heads, head_dim), the layout transformers' attention layers expect.
+    """
+    import torch
+
+    batch, heads, tokens, head_dim = query.shape
+    if scaling is None:
+        scaling = head_dim**-0.5
+    out = query.new_empty(batch, tokens, heads, head_dim)
+    out_bhtd = out.transpose(1, 2)  # a view: chunks are written in place
+    step = max(1, CHUNK_SCORES // (heads * tokens * tokens))  # reviews per chunk
+    # Autocast (attention inside a bf16 training run's evaluations) would run softmax in fp32:
+    # 3-4x slower, and the probabilities enter the next matmul as bf16 anyway.
+    with torch.autocast(query.device.type, enabled=False):
+        for i in range(0, batch, step):
+            j = min(batch, i + step)
+            # Scale q (heads x tokens x head_dim), not the scores (heads x tokens x tokens).
+            scores = torch.matmul(query[i:j] * scaling, key[i:j].transpose(2, 3))  # (b, h, q, k)
+            if attention_mask is not None:
+                scores.add_(attention_mask[i:j])
+            probs = torch.softmax(scores, dim=-1)
+            out_bhtd[i:j] = torch.matmul(probs, value[i:j])  # (b, h, q, head_dim)
+    return out, None
+
+
+def choose_kernel(requested: str, precision: str, device: str) -> str:
+    """The inference attention kernel for ``requested`` (one of :data:`KERNELS`).
+
+    "auto" picks "chunked" for bf16 on a CPU with avx512_bf16 and no AMX, where it was measured
+    1.15x faster per forward (AMD EPYC); fp32 (measured equal), GPUs and AMX CPUs keep "sdpa".
+    """
+    from reviewsense.runtime import bf16_path
+
+    if requested not in KERNELS:
+        raise ValueError(f"attention must be one of {', '.join(KERNELS)}, got {requested!r}")
+    if requested != "auto":
+        return requested
+    on_cpu = not str(device).startswith("cuda")
+    return "chunked" if on_cpu and precision == "bf16" and bf16_path() == "avx512_bf16" else "sdpa"
+
+
+def use_kernel(model, kernel: str) -> str:
+    """Give ``model`` (a transformers model) the inference ``kernel``; returns the one in effect.
+
+    An architecture that does not dispatch attention through transformers' AttentionInterface
+    keeps its own.
+    """
+    if kernel != "chunked":
+        return model.config._attn_implementation
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
+
+    AttentionInterface.register(NAME, chunked_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, eager_mask)  # additive float masks
+    if not model._can_set_attn_implementation():
+        log.debug("%s cannot switch its attention kernel", type(model).__name__)
+        return model.config._attn_implementation
+    model.set_attn_implementation(NAME)
+    return model.config._attn_implementation
