@@ -107,8 +107,12 @@ def imdb_texts(n: int, path: Path | None = None) -> list[str]:
 
 
 def offline_throughput(model: Path, texts: list[str], threads: int | None, batch: int) -> float:
-    """Reviews/s of the model's Predictor alone on ``texts`` (one warm-up batch first)."""
+    """Reviews/s of the model's Predictor alone on ``texts`` (one warm-up batch first), with
+    the allocator setting ``predict`` uses (``runtime.tune_allocator``)."""
     from reviewsense.inference.predictor import Predictor
+    from reviewsense.runtime import tune_allocator
+
+    tune_allocator()
 
     pred = Predictor.from_pretrained(model, num_threads=threads, batch_size=batch)
     pred.predict(texts[:batch])

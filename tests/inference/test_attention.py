@@ -123,6 +123,12 @@ def test_predictor_refuses_an_unknown_kernel(tiny_bert):
         Predictor.from_pretrained(tiny_bert, attention="flash")
 
 
+def test_use_kernel_switches_back_to_sdpa(tiny_bert):
+    _, mine = _pair(tiny_bert)
+    assert inf_attention.use_kernel(mine, "sdpa") == "sdpa"
+    assert inf_attention.use_kernel(mine, "chunked") == inf_attention.NAME
+
+
 def test_saved_model_does_not_carry_the_kernel(tiny_bert, tmp_path):
     _, mine = _pair(tiny_bert)
     mine.save_pretrained(tmp_path / "saved")

@@ -51,3 +51,17 @@ def test_build_state_takes_the_settings_and_the_predictors_threshold(fixed_predi
         assert state.threshold_source in ("model", "default")
     finally:
         state.engine.dispose()
+
+
+def test_the_service_runs_sdpa_attention_whatever_the_cpu(
+    model_with_threshold, caplog, monkeypatch
+):
+    """``predict``'s "auto" picks the chunked kernel on avx512_bf16 CPUs; the service keeps
+    SDPA, measured faster while HTTP and database work share the cores."""
+    from reviewsense import runtime
+    from reviewsense.service.state import load_predictor
+
+    monkeypatch.setattr(runtime, "bf16_path", lambda: "avx512_bf16")
+    caplog.set_level("INFO", logger="reviewsense.inference.backends")
+    load_predictor(model_with_threshold, ServiceSettings())
+    assert "attention kernel: sdpa (sdpa)" in caplog.text

@@ -84,10 +84,12 @@ def choose_kernel(requested: str, precision: str, device: str) -> str:
 def use_kernel(model, kernel: str) -> str:
     """Give ``model`` (a transformers model) the inference ``kernel``; returns the one in effect.
 
-    An architecture that does not dispatch attention through transformers' AttentionInterface
-    keeps its own.
+    "sdpa" puts a model switched to the chunked kernel back on SDPA. An architecture that does
+    not dispatch attention through transformers' AttentionInterface keeps its own.
     """
     if kernel != "chunked":
+        if model.config._attn_implementation == NAME:
+            model.set_attn_implementation("sdpa")
         return model.config._attn_implementation
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask

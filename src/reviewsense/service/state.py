@@ -147,6 +147,15 @@ def _broadcaster(sm: sessionmaker, poll_s: float) -> FlagBroadcaster:
     return FlagBroadcaster(_ids_after, _flags, _max_id, poll_s=poll_s)
 
 
+# The service's attention kernel: SDPA, not ``predict``'s "auto". The chunked kernel that
+# "auto" picks on avx512_bf16 CPUs runs ~5 small multi-threaded ops per review and layer; while
+# the HTTP and database work shares the cores, each op's thread barrier waits on a preempted
+# thread. Measured (AMD EPYC, demo model, 8 clients, SQLite, alternated): 46.7-46.9 reviews/s
+# with it vs 52.5-53.6 with SDPA; with --inference-process 48.5 vs 52.8 (BENCHMARKS.md,
+# "Inference attention").
+SERVICE_ATTENTION = "sdpa"
+
+
 def load_predictor(model_dir: Path, settings: ServiceSettings) -> Any:
     """The model folder's Predictor with the service's backend, threads and batch size; in a
     child process with ``settings.inference_process``."""
@@ -154,6 +163,7 @@ def load_predictor(model_dir: Path, settings: ServiceSettings) -> Any:
         "backend": settings.backend,
         "num_threads": settings.num_threads,
         "batch_size": settings.batch_max_texts,
+        "attention": SERVICE_ATTENTION,
     }
     if settings.inference_process:
         from reviewsense.inference.process import ProcessPredictor

@@ -1,0 +1,125 @@
+"""Where one inference forward goes, per attention kernel: timed side by side, then profiled.
+
+The model's bf16 (or fp32) weights, as the ``Predictor``'s torch backend runs them, on one
+batch of ``--batch`` random-token reviews at ``--tokens`` tokens, every ``--padded-every``-th
+review padded from 3/4 of its length on (the Predictor's length-sorted batches pad little).
+Each round times every kernel of :data:`reviewsense.inference.attention.KERNELS` (bar "auto")
+in turn, ``--rounds`` rounds interleaved; then ``torch.profiler`` over 3 forwards of each.
+The process keeps freed activations like ``predict`` (``runtime.tune_allocator``); run it with
+``REVIEWSENSE_MALLOC=default`` for glibc's defaults.
+
+    python benchmarks/profile_inference.py --model runs/<demo>/model --json FILE
+
+``--json`` writes ``{"kernels": {name: {"ms_per_forward", "reviews_per_s", "ops": [{"op",
+"ms_per_forward", "share"}]}}, "speedup_chunked_vs_sdpa", "allocator_tuned", "environment"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+KERNELS = ("sdpa", "chunked")
+
+
+def _model(model_dir: str, precision: str):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    return model.eval().to(dtype)
+
+
+def _ops(model, ids, mask, top: int = 8) -> list[dict]:
+    """The ``top`` ops by self CPU time over 3 forwards: ms per forward and share."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(3):
+            model(input_ids=ids, attention_mask=mask)
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    return [
+        {
+            "op": e.key,
+            "ms_per_forward": e.self_cpu_time_total / 3 / 1e3,  # µs over 3 forwards -> ms
+            "share": e.self_cpu_time_total / total,
+        }
+        for e in events[:top]
+    ]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, help="model folder or run directory")
+    ap.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
+    ap.add_argument("--batch", type=int, default=32, help="reviews per forward")
+    ap.add_argument("--tokens", type=int, default=256, help="tokens per review")
+    ap.add_argument("--padded-every", type=int, default=4, help="every N-th review is padded")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, help="write the results here")
+    args = ap.parse_args()
+
+    import torch
+
+    from reviewsense.inference.attention import use_kernel
+    from reviewsense.rundir import resolve_model_dir
+    from reviewsense.runtime import environment_facts, tune_allocator
+
+    tuned = tune_allocator()
+    torch.set_num_threads(args.threads)
+    model = _model(str(resolve_model_dir(args.model)), args.precision)
+    torch.manual_seed(0)
+    ids = torch.randint(1000, 20000, (args.batch, args.tokens))  # [B, T] token ids
+    mask = torch.ones_like(ids)
+    mask[:: args.padded_every, args.tokens * 3 // 4 :] = 0
+    times: dict[str, list[float]] = {k: [] for k in KERNELS}
+    with torch.inference_mode():
+        for _ in range(args.rounds):
+            for kernel in KERNELS:
+                use_kernel(model, kernel)
+                model(input_ids=ids, attention_mask=mask)  # warm-up after the switch
+                t = time.perf_counter()
+                for _ in range(3):
+                    model(input_ids=ids, attention_mask=mask)
+                times[kernel].append((time.perf_counter() - t) / 3 * 1e3)
+    doc = {"kernels": {}, "allocator_tuned": tuned}
+    for kernel in KERNELS:
+        use_kernel(model, kernel)
+        ms = statistics.median(times[kernel])
+        doc["kernels"][kernel] = {
+            "ms_per_forward": ms,
+            "ms_rounds": times[kernel],
+            "reviews_per_s": args.batch / ms * 1e3,
+            "ops": _ops(model, ids, mask),
+        }
+    doc["speedup_chunked_vs_sdpa"] = statistics.median(
+        s / c for s, c in zip(times["sdpa"], times["chunked"], strict=True)
+    )
+    doc["environment"] = environment_facts(precision=args.precision, threads=args.threads)
+    doc["environment"].update(
+        model=str(args.model), batch=args.batch, tokens=args.tokens, padded_every=args.padded_every
+    )
+    for kernel, r in doc["kernels"].items():
+        print(f"{kernel}: {r['ms_per_forward']:.0f} ms per forward ({r['reviews_per_s']:.1f}/s)")
+        for op in r["ops"]:
+            print(f"  {op['op']:55s} {op['ms_per_forward']:7.1f} ms  {op['share']:6.1%}")
+    print(f"chunked vs sdpa (paired rounds): {doc['speedup_chunked_vs_sdpa']:.2f}x")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
