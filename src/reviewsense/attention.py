@@ -111,7 +111,8 @@ def apply_training_kernel(model, requested: str, precision: str) -> str:
     """Give ``model`` the training attention kernel for ``requested``; returns the one in effect.
 
     :func:`restore_sdpa` undoes it before the model is timed or scored in memory (inference
-    keeps SDPA; a saved config does not record the choice).
+    has its own kernels, :mod:`reviewsense.inference.attention`; a saved config does not
+    record the choice).
     """
     from reviewsense.runtime import default_device
 

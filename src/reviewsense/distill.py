@@ -414,7 +414,7 @@ def run_distillation(
         cfg, student, seqs, data["labels"], soft, pad_id, precision, out, resume
     )
     student = trainer.model.eval()
-    restore_sdpa(student)  # timed and scored as `predict` runs it
+    restore_sdpa(student)  # timed and scored on SDPA, like the teacher it is compared with
     if state_file is not None:
         trainer.state.save_to_json(str(state_file))
     quality, speed = evaluate_student(

@@ -165,8 +165,8 @@ def tune_allocator() -> bool:
     the heap for the next step: 6x fewer faults, peak RSS unchanged; on an Intel Xeon with AMX
     ~10-20% shorter steps, on an AMD EPYC equal (1.00x; BENCHMARKS.md, "Where a training step
     goes", `bench_train.py --part process`). Inference faults in every batch's activations the
-    same way; there the AMD EPYC gains too (bf16 MiniLM, batch 32 x 256 tokens: 365-443 instead
-    of 414-490 ms a batch; BENCHMARKS.md, "Inference attention"). The cost: the heap keeps its
+    same way; there the AMD EPYC gains too (bf16 MiniLM, ``bench_inference.py``: 90.2 instead of
+    79.8 reviews/s; BENCHMARKS.md, "Inference attention"). The cost: the heap keeps its
     peak until the process exits, and a block size that recurs between other allocations can
     hold a few copies before it is reused (a 64 MiB tensor, ~6 copies: tests/test_runtime.py).
     Hence batch processes only: training (``set_threads``: train, pretrain, distill) and batch

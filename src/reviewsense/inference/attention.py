@@ -5,16 +5,17 @@ MiniLM (12 heads, head size 32) a batch of 32 reviews at 256 tokens holds 25M sc
 (50 MB in bf16), far past the caches; every pass over it (matmul out, mask, softmax, matmul in)
 then runs at memory speed, ~7-8 GB/s on the 2-core machines this project runs on. PyTorch's
 fused CPU kernel (``_scaled_dot_product_flash_attention_for_cpu``) avoids the big tensor but
-computes slowly at head size 32: 26.6 ms a layer for that batch on an AMD EPYC with
-avx512_bf16, 35% of the whole forward. :func:`chunked_attention` runs the plain
-``softmax(q Kᵀ · scale + mask) V`` over :data:`CHUNK_SCORES` scores at a time (two reviews at 256
-tokens), so each chunk's scores stay in cache between the two matmuls: the bf16 forward of
-that batch takes 365 instead of 419-443 ms (BENCHMARKS.md, "Inference attention"); in fp32 the
-two are equal.
+computes slowly at head size 32: 31 ms a layer for that batch on an AMD EPYC with
+avx512_bf16, 42% of the whole forward. :func:`chunked_attention` runs the plain
+``softmax(q Kᵀ · scale + mask) V`` over :data:`CHUNK_SCORES` scores at a time (one review at 256
+tokens), so each chunk's scores stay in cache between the two matmuls: the bf16 forward of that
+batch takes 406 instead of 473 ms, and ``predict`` runs 1.21x the reviews/s (BENCHMARKS.md,
+"Inference attention"); in fp32 the two kernels are equal.
 
 :func:`choose_kernel` keeps SDPA where it has not been measured slower: fp32, GPUs, CPUs with
 AMX (whose matrix units make SDPA's forward fast: ``reviewsense.attention``) and compiled
-models. The choice is not saved in the model folder; its config keeps transformers' default.
+models; so does the service, where it measured slower (``service.state.SERVICE_ATTENTION``).
+The choice is not saved in the model folder; its config keeps transformers' default.
 """
 
 from __future__ import annotations
