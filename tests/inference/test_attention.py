@@ -92,21 +92,25 @@ def test_softmax_stays_bf16_under_autocast(tiny_bert, monkeypatch):
     assert seen and set(seen) == {torch.bfloat16}
 
 
-@pytest.mark.parametrize(
-    ("requested", "precision", "device", "path", "expected"),
-    [
-        ("auto", "bf16", "cpu", "avx512_bf16", "chunked"),  # AMD EPYC: 1.15x per forward
-        ("auto", "bf16", "cpu", "amx", "sdpa"),  # SDPA's forward is fast on AMX
-        ("auto", "fp32", "cpu", "avx512_bf16", "sdpa"),  # measured equal in fp32
-        ("auto", "fp32", "cpu", "none", "sdpa"),
-        ("auto", "bf16", "cuda", "avx512_bf16", "sdpa"),
-        ("chunked", "fp32", "cpu", "amx", "chunked"),
-        ("sdpa", "bf16", "cpu", "avx512_bf16", "sdpa"),
-    ],
-)
-def test_choose_kernel(monkeypatch, requested, precision, device, path, expected):
-    monkeypatch.setattr(runtime, "bf16_path", lambda: path)
-    assert inf_attention.choose_kernel(requested, precision, device) == expected
+# (requested, precision, device, CPU bf16 path) -> kernel; why, where it is a measurement
+CHOICES = {
+    ("auto", "bf16", "cpu", "avx512_bf16"): "chunked",  # AMD EPYC: 1.21x predict's reviews/s
+    ("auto", "bf16", "cpu", "amx"): "sdpa",  # SDPA's forward is fast on AMX
+    ("auto", "fp32", "cpu", "avx512_bf16"): "sdpa",  # measured equal in fp32
+    ("auto", "fp32", "cpu", "none"): "sdpa",
+    ("auto", "bf16", "cuda", "avx512_bf16"): "sdpa",
+    ("chunked", "fp32", "cpu", "amx"): "chunked",  # asked for: given
+    ("sdpa", "bf16", "cpu", "avx512_bf16"): "sdpa",
+}
+
+
+def test_choose_kernel(monkeypatch):
+    for (requested, precision, device, path), expected in CHOICES.items():
+        monkeypatch.setattr(runtime, "bf16_path", lambda path=path: path)
+        got = inf_attention.choose_kernel(requested, precision, device)
+        assert got == expected, (requested, precision, device, path)
+    with pytest.raises(ValueError, match="attention must be one of"):
+        inf_attention.choose_kernel("flash", "bf16", "cpu")
 
 
 def test_predictor_kernels_agree_and_say_which_ran(tiny_bert, caplog):
