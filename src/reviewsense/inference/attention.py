@@ -25,7 +25,8 @@ import logging
 log = logging.getLogger(__name__)
 
 NAME = "reviewsense_chunked"  # the key under transformers' AttentionInterface
-# "auto" = "chunked" for bf16 on a CPU without AMX (:func:`choose_kernel`), else "sdpa".
+# "auto" = "chunked" for bf16 on a CPU with avx512_bf16 and no AMX (:func:`choose_kernel`),
+# else "sdpa".
 KERNELS = ("auto", "sdpa", "chunked")
 # Scores (batch x heads x tokens x tokens) computed at once: one MiniLM review at 256 tokens
 # (1.5 MB in bf16), four at 128. Budgets of 2, 4 and 8 such reviews measured the same or slower.
@@ -70,7 +71,8 @@ def choose_kernel(requested: str, precision: str, device: str) -> str:
     """The inference attention kernel for ``requested`` (one of :data:`KERNELS`).
 
     "auto" picks "chunked" for bf16 on a CPU with avx512_bf16 and no AMX, where it was measured
-    1.15x faster per forward (AMD EPYC); fp32 (measured equal), GPUs and AMX CPUs keep "sdpa".
+    faster (AMD EPYC: 1.17x per forward, 1.21x ``predict``'s reviews/s); fp32 (measured equal),
+    GPUs and AMX CPUs keep "sdpa".
     """
     from reviewsense.runtime import bf16_path
 
