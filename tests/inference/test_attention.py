@@ -109,6 +109,9 @@ def test_choose_kernel(monkeypatch):
         monkeypatch.setattr(runtime, "bf16_path", lambda path=path: path)
         got = inf_attention.choose_kernel(requested, precision, device)
         assert got == expected, (requested, precision, device, path)
+    monkeypatch.setattr(runtime, "bf16_path", lambda: "avx512_bf16")
+    assert inf_attention.choose_kernel("auto", "bf16", "cpu", compiled=True) == "sdpa"
+    assert inf_attention.choose_kernel("chunked", "bf16", "cpu", compiled=True) == "chunked"
     with pytest.raises(ValueError, match="attention must be one of"):
         inf_attention.choose_kernel("flash", "bf16", "cpu")
 

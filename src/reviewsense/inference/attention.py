@@ -67,12 +67,12 @@ def chunked_attention(module, query, key, value, attention_mask, scaling=None, *
     return out, None
 
 
-def choose_kernel(requested: str, precision: str, device: str) -> str:
+def choose_kernel(requested: str, precision: str, device: str, compiled: bool = False) -> str:
     """The inference attention kernel for ``requested`` (one of :data:`KERNELS`).
 
     "auto" picks "chunked" for bf16 on a CPU with avx512_bf16 and no AMX, where it was measured
     faster (AMD EPYC: 1.17x per forward, 1.21x ``predict``'s reviews/s); fp32 (measured equal),
-    GPUs and AMX CPUs keep "sdpa".
+    GPUs, AMX CPUs and ``compiled`` models (torch.compile was measured on SDPA) keep "sdpa".
     """
     from reviewsense.runtime import bf16_path
 
@@ -81,7 +81,8 @@ def choose_kernel(requested: str, precision: str, device: str) -> str:
     if requested != "auto":
         return requested
     on_cpu = not str(device).startswith("cuda")
-    return "chunked" if on_cpu and precision == "bf16" and bf16_path() == "avx512_bf16" else "sdpa"
+    measured_faster = on_cpu and precision == "bf16" and bf16_path() == "avx512_bf16"
+    return "chunked" if measured_faster and not compiled else "sdpa"
 
 
 def use_kernel(model, kernel: str) -> str:

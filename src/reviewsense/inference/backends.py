@@ -91,9 +91,7 @@ def torch_runner(
     # every call; BENCHMARKS.md has the accuracy.
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     model.eval().to(device=device, dtype=dtype)
-    kernel = choose_kernel(
-        "sdpa" if compile and attention == "auto" else attention, precision, device
-    )
+    kernel = choose_kernel(attention, precision, device, compiled=compile)
     log.info("attention kernel: %s (%s)", use_kernel(model, kernel), attention)
     if compile:
         import torch._inductor.config as inductor_config
