@@ -3,7 +3,8 @@ backends (torch fp32 / bf16 / bf16+torch.compile, ONNX fp32 / int8, OpenVINO fp3
 
 One model, one machine, the same IMDb test reviews, the same threads and a warm-up for every
 variant. Each variant runs in its own subprocess so peak RSS is honest, with the allocator setting
-``predict`` uses (``runtime.tune_allocator``; ``torch-bf16-glibc`` without it). Measures throughput
+``predict`` uses (``runtime.tune_allocator``; ``torch-bf16-glibc`` without it; ``-unfused``
+variants keep torch's linear layers instead of ``inference.fused``). Measures throughput
 (reviews/s over all reviews), single-review latency p50/p99, peak RSS, accuracy, max |Δp| vs
 torch fp32, and the fraction of the machine's bf16 matmul peak (measured in the same run) that
 the torch bf16 variant reaches in useful FLOPs.
@@ -52,6 +53,8 @@ VARIANTS = (
     "torch-bf16-2x1",  # two worker processes x 1 thread, each on half the reviews
     "torch-bf16-sdpa",  # PyTorch's SDPA kernel instead of the one "auto" picks
     "torch-bf16-glibc",  # glibc's malloc defaults (REVIEWSENSE_MALLOC=default)
+    "torch-bf16-unfused",  # torch's linear layers instead of oneDNN's fused ones
+    "torch-fp32-unfused",
 )
 DEFAULT_VARIANTS = ("pipeline", "pipeline-bf16", "torch-fp32", "torch-bf16", "onnx-fp32")
 DEFAULT_VARIANTS += ("onnx-int8", "openvino-fp32")
@@ -165,6 +168,7 @@ def _predictor(args: argparse.Namespace, variant: str):
         compile=variant.endswith("-compile"),
         device=args.device if backend == "torch" else None,
         attention="sdpa" if variant.endswith("-sdpa") else "auto",
+        linear="torch" if variant.endswith("-unfused") else "auto",
     )
 
     def predict(batch: list[str]) -> np.ndarray:

@@ -24,6 +24,7 @@ from reviewsense import rundir
 from reviewsense.errors import ModelError
 from reviewsense.inference.attention import KERNELS as ATTENTION_KERNELS
 from reviewsense.inference.attention import choose_kernel, use_kernel
+from reviewsense.inference.fused import LINEARS, choose_linear, use_linear
 from reviewsense.runtime import bf16_path, default_device, resolve_precision
 
 log = logging.getLogger(__name__)
@@ -68,12 +69,19 @@ COMPILE_PAD_MULTIPLE = 64  # compiled graphs: batch widths in 64s, so few graphs
 
 
 def torch_runner(
-    model_dir: Path, precision: str, device: str, compile: bool = False, attention: str = "auto"
+    model_dir: Path,
+    precision: str,
+    device: str,
+    compile: bool = False,
+    attention: str = "auto",
+    linear: str = "auto",
 ) -> Runner:
     """Eager PyTorch, or with ``compile`` torch.compile (inductor, frozen weights, static shapes).
 
     ``attention``: the attention kernel (:mod:`reviewsense.inference.attention`; "auto" picks
     the measured-faster one for this CPU and precision; compiled models keep SDPA).
+    ``linear``: the linear layers (:mod:`reviewsense.inference.fused`; "auto" fuses bias and
+    GELU into oneDNN's matmul on CPUs; compiled models keep torch's, inductor fuses them).
 
     Compiled: every new (batch, width) shape compiles once (seconds to minutes on a busy CPU);
     the Predictor pads widths to :data:`COMPILE_PAD_MULTIPLE` so the set of shapes stays small.
@@ -93,6 +101,8 @@ def torch_runner(
     model.eval().to(device=device, dtype=dtype)
     kernel = choose_kernel(attention, precision, device, compiled=compile)
     log.info("attention kernel: %s (%s)", use_kernel(model, kernel), attention)
+    fused = use_linear(model, choose_linear(linear, precision, device, compiled=compile))
+    log.info("linear layers: %s (%s)", fused, linear)
     if compile:
         import torch._inductor.config as inductor_config
 
@@ -183,6 +193,7 @@ def load_runner(
     source: str,
     compile: bool = False,
     attention: str = "auto",
+    linear: str = "auto",
 ) -> tuple[Runner, str, str]:
     """Build the runner for a model folder.
 
@@ -196,6 +207,7 @@ def load_runner(
         source: the path the user gave, for messages.
         compile: torch only: torch.compile the model (:func:`torch_runner`).
         attention: torch only: the attention kernel (:func:`torch_runner`).
+        linear: torch only: the linear layers, one of ``fused.LINEARS`` (:func:`torch_runner`).
 
     Returns:
         (runner, backend used, precision used: fp32 | bf16 | int8).
@@ -208,6 +220,8 @@ def load_runner(
         raise ModelError(
             f"attention must be one of {', '.join(ATTENTION_KERNELS)}, got {attention!r}"
         )
+    if linear not in LINEARS:
+        raise ModelError(f"linear must be one of {', '.join(LINEARS)}, got {linear!r}")
     if backend == "auto":
         backend = folder_backend(model_dir)
     if compile and backend != "torch":
@@ -229,7 +243,7 @@ def load_runner(
                 "; ".join(check.get("failures", [])),
             )
             precision = "fp32"
-        runner = torch_runner(model_dir, precision, device, compile, attention)
+        runner = torch_runner(model_dir, precision, device, compile, attention, linear)
         return runner, backend, precision
     if backend == "onnx":
         if precision == "bf16":

@@ -210,6 +210,7 @@ class Predictor:
         device: str | None = None,
         compile: bool = False,
         attention: str = "auto",
+        linear: str = "auto",
     ) -> Predictor:
         """Load a model folder, a run directory (or checkpoint) or an exported folder.
 
@@ -227,6 +228,8 @@ class Predictor:
             compile: torch.compile the torch model (widths padded to 64 tokens).
             attention: torch attention kernel, "auto", "sdpa" or "chunked"
                 (:mod:`reviewsense.inference.attention`).
+            linear: torch linear layers, "auto", "torch" or "fused" (bias and GELU inside
+                oneDNN's matmul: :mod:`reviewsense.inference.fused`).
 
         Raises:
             ModelError: the folder cannot be loaded or an option does not fit it.
@@ -249,6 +252,7 @@ class Predictor:
             source=str(model_dir),
             compile=compile,
             attention=attention,
+            linear=linear,
         )
         version = model_version(mdir)
         log.info(
