@@ -226,10 +226,8 @@ class Predictor:
             truncation: override the trained truncation: "head", "head_tail" or "chunks".
             device: torch device; None picks "cuda" when available, else "cpu".
             compile: torch.compile the torch model (widths padded to 64 tokens).
-            attention: torch attention kernel, "auto", "sdpa" or "chunked"
-                (:mod:`reviewsense.inference.attention`).
-            linear: torch linear layers, "auto", "torch" or "fused" (bias and GELU inside
-                oneDNN's matmul: :mod:`reviewsense.inference.fused`).
+            attention: torch attention kernel: "auto", "sdpa" or "chunked" (``inference.attention``).
+            linear: torch linear layers: "auto", "torch" or "fused" (``inference.fused``).
 
         Raises:
             ModelError: the folder cannot be loaded or an option does not fit it.
