@@ -51,6 +51,7 @@ VARIANTS = (
     "openvino-fp32",
     "openvino-bf16",
     "torch-bf16-2x1",  # two worker processes x 1 thread, each on half the reviews
+    "pipeline-bf16-2x1",  # the tuned pipeline the same way: the like-for-like baseline of -2x1
     "torch-bf16-sdpa",  # PyTorch's SDPA kernel instead of the one "auto" picks
     "torch-bf16-glibc",  # glibc's malloc defaults (REVIEWSENSE_MALLOC=default)
     "torch-bf16-unfused",  # torch's linear layers instead of oneDNN's fused ones
@@ -364,11 +365,16 @@ def _summary(results: list[dict], flops: float, peak: dict) -> dict:
     frac = None
     if "torch-bf16" in by:
         frac = flops / by["torch-bf16"]["total_s"] / 1e12 / peak["bf16"]
+    two = [by[n] for n in ("torch-bf16-2x1", "pipeline-bf16-2x1") if n in by]
     return {
         "best": best["name"] if best else None,
         "speedup_vs_pipeline": ratio("pipeline"),
         "speedup_vs_pipeline_bf16": ratio("pipeline-bf16"),
         "peak_fraction": frac,
+        # Both in 2 processes x 1 thread: the like-for-like ratio when "best" is a -2x1 variant.
+        "speedup_2x1_vs_pipeline_bf16_2x1": (
+            two[0]["reviews_per_s"] / two[1]["reviews_per_s"] if len(two) == 2 else None
+        ),
     }
 
 
