@@ -138,3 +138,15 @@ def test_predictor_linears_agree_and_say_which_ran(tiny_bert, caplog):
 def test_predictor_refuses_an_unknown_linear(tiny_bert):
     with pytest.raises(ModelError, match="linear must be one of auto, torch, fused"):
         Predictor.from_pretrained(tiny_bert, linear="int8")
+
+
+def test_linear_without_bias():
+    torch.manual_seed(0)
+    block = torch.nn.Module()
+    block.proj = torch.nn.Linear(16, 8, bias=False)
+    x = torch.randn(2, 5, 16)  # [B, T, in]
+    with torch.inference_mode():
+        expected = block.proj(x)
+        assert fused.fuse_linears(block)["linear"] == 1
+        got = block.proj(x)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
