@@ -1,0 +1,98 @@
+"""Two `Predictor` settings on the same reviews, forwards interleaved round by round (paired).
+
+A single `bench_inference.py` run times each variant once, one after the other, so a drift of
+the machine's speed during the run (±10% on the 2-core machines) lands on whichever variant
+ran then. Here both settings stay loaded in one process and every round times a full pass of
+each over the same tokenized reviews, alternating which goes first; the figure is the median
+of the per-round ratios.
+
+    python benchmarks/ab_predictor.py --model M --a linear=torch --b linear=auto --rounds 6 --json FILE
+
+``--a`` / ``--b``: ``key=value`` options of ``Predictor.from_pretrained`` (``attention``,
+``linear``, ``precision``, ``batch_size``). ``--json`` writes ``{"a", "b", "reviews_per_s":
+{"a": [...], "b": [...]}, "ratio_b_over_a": median, "ratio_rounds": [...], "max_dp",
+"environment"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+OPTIONS = {"attention": str, "linear": str, "precision": str, "batch_size": int}
+
+
+def _options(spec: str) -> dict:
+    """ "linear=torch,attention=sdpa" -> {"linear": "torch", "attention": "sdpa"}."""
+    out = {}
+    for part in filter(None, spec.split(",")):
+        key, _, value = part.partition("=")
+        if key not in OPTIONS:
+            raise SystemExit(f"unknown option {key!r}; choose from {', '.join(OPTIONS)}")
+        out[key] = OPTIONS[key](value)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, help="model folder or run directory")
+    ap.add_argument("--a", default="", help="options of setting A, e.g. linear=torch")
+    ap.add_argument("--b", default="", help="options of setting B, e.g. linear=auto")
+    ap.add_argument("--n", type=int, default=1000, help="IMDb test reviews (seed 0 sample)")
+    ap.add_argument("--rounds", type=int, default=6, help="timed passes of each setting")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, help="write the results here")
+    args = ap.parse_args()
+
+    import numpy as np
+    import pandas as pd
+
+    from reviewsense.inference import Predictor
+    from reviewsense.runtime import environment_facts, tune_allocator
+
+    tuned = tune_allocator()  # as `predict` does
+    data = ROOT.parent / "shared" / "data" / "imdb" / "test.parquet"
+    texts = pd.read_parquet(data).sample(args.n, random_state=0)["text"].tolist()
+    settings = {"a": _options(args.a), "b": _options(args.b)}
+    preds = {
+        k: Predictor.from_pretrained(args.model, num_threads=args.threads, **v)
+        for k, v in settings.items()
+    }
+    seqs, _, _ = preds["a"].encode(texts)  # the same token ids for both
+    probs = {k: p._forward(seqs) for k, p in preds.items()}  # warm-up: every shape once
+    speed: dict[str, list[float]] = {"a": [], "b": []}
+    for r in range(args.rounds):
+        for k in ("a", "b") if r % 2 == 0 else ("b", "a"):
+            t = time.perf_counter()
+            preds[k]._forward(seqs)
+            speed[k].append(len(seqs) / (time.perf_counter() - t))
+    rounds = [b / a for a, b in zip(speed["a"], speed["b"], strict=True)]
+    doc = {
+        "a": settings["a"],
+        "b": settings["b"],
+        "reviews_per_s": speed,
+        "ratio_b_over_a": statistics.median(rounds),
+        "ratio_rounds": rounds,
+        "max_dp": float(np.abs(probs["a"] - probs["b"]).max()),
+        "allocator_tuned": tuned,
+        "environment": environment_facts(threads=args.threads),
+    }
+    doc["environment"].update(model=str(args.model), n_reviews=args.n)
+    for k in ("a", "b"):
+        print(f"{k} {settings[k]}: {statistics.median(speed[k]):.1f} reviews/s {speed[k]}")
+    print(f"b / a (median of {args.rounds} paired rounds): {doc['ratio_b_over_a']:.3f}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
