@@ -17,7 +17,6 @@ of the per-round ratios.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -55,6 +54,7 @@ def main() -> int:
     import pandas as pd
 
     from reviewsense.inference import Predictor
+    from reviewsense.jsonio import write_json
     from reviewsense.runtime import environment_facts, tune_allocator
 
     tuned = tune_allocator()  # as `predict` does
@@ -90,7 +90,7 @@ def main() -> int:
     print(f"b / a (median of {args.rounds} paired rounds): {doc['ratio_b_over_a']:.3f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(args.json, doc)
     return 0
 
 

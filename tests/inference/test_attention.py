@@ -13,7 +13,7 @@ from reviewsense.errors import ModelError
 from reviewsense.inference import Predictor
 from reviewsense.inference import attention as inf_attention
 
-from .test_predictor import TEXTS, probs
+from .test_predictor import TEXTS, bf16_errors, probs
 
 
 def _batch():
@@ -68,11 +68,7 @@ def test_padding_is_ignored_in_bf16(tiny_bert, two_reviews_a_chunk):
 def test_bf16_on_real_reviews_is_as_close_to_fp32_as_sdpa(minilm, imdb_sample):
     """The real MiniLM encoder on 200 IMDb reviews: the chunked kernel's bf16 probabilities
     stray from fp32 no more than SDPA's do (they are computed in a different order)."""
-    fp32 = probs(Predictor.from_pretrained(minilm, precision="fp32").predict(imdb_sample))
-    errors = {}
-    for kernel in ("sdpa", "chunked"):
-        predictor = Predictor.from_pretrained(minilm, precision="bf16", attention=kernel)
-        errors[kernel] = np.abs(probs(predictor.predict(imdb_sample)) - fp32)
+    errors = bf16_errors(minilm, imdb_sample, "attention", ("sdpa", "chunked"))
     assert errors["chunked"].max() < 0.02
     assert errors["chunked"].mean() < 1.5 * errors["sdpa"].mean() + 1e-4, errors
 

@@ -10,7 +10,7 @@ from reviewsense import runtime
 from reviewsense.errors import ModelError
 from reviewsense.inference import Predictor, fused
 
-from .test_predictor import TEXTS, probs
+from .test_predictor import TEXTS, bf16_errors, probs
 
 pytestmark = pytest.mark.skipif(not fused.available(), reason="this torch has no oneDNN")
 
@@ -84,17 +84,14 @@ def test_other_activations_keep_their_own_and_fuse_the_bias_only():
 def test_bf16_on_real_reviews_as_close_to_fp32_as_torch(minilm, imdb_sample):
     """The real MiniLM on 200 IMDb reviews: fused bf16 strays from fp32 no more than torch's
     bf16 linear layers (the fused GELU rounds once, after it, instead of before and after)."""
-    fp32 = probs(
-        Predictor.from_pretrained(minilm, precision="fp32", linear="torch").predict(imdb_sample)
-    )
-    errors = {}
-    for linear in ("torch", "fused"):
-        predictor = Predictor.from_pretrained(minilm, precision="bf16", linear=linear)
-        errors[linear] = np.abs(probs(predictor.predict(imdb_sample)) - fp32)
+    errors = bf16_errors(minilm, imdb_sample, "linear", ("torch", "fused"), linear="torch")
     assert errors["fused"].max() < 0.02
     assert errors["fused"].mean() < 1.5 * errors["torch"].mean() + 1e-4, errors
+    plain = Predictor.from_pretrained(minilm, precision="fp32", linear="torch")
     fused_fp32 = Predictor.from_pretrained(minilm, precision="fp32", linear="fused")
-    np.testing.assert_allclose(probs(fused_fp32.predict(imdb_sample)), fp32, atol=1e-4)
+    np.testing.assert_allclose(
+        probs(fused_fp32.predict(imdb_sample)), probs(plain.predict(imdb_sample)), atol=1e-4
+    )
 
 
 CHOICES = {  # (requested, precision, device, bf16 path, compiled) -> kernel, oneDNN built in

@@ -26,6 +26,23 @@ def probs(preds: list[Prediction]) -> np.ndarray:
     return np.array([p.prob_positive for p in preds])
 
 
+def bf16_errors(model_dir, texts, option: str, values, **fp32_kwargs) -> dict:
+    """|P(positive) in bf16 - in fp32| per text for each value of a Predictor ``option``."""
+    reference = Predictor.from_pretrained(model_dir, precision="fp32", **fp32_kwargs)
+    fp32 = probs(reference.predict(texts))
+    return {
+        value: np.abs(
+            probs(
+                Predictor.from_pretrained(model_dir, precision="bf16", **{option: value}).predict(
+                    texts
+                )
+            )
+            - fp32
+        )
+        for value in values
+    }
+
+
 @pytest.mark.parametrize("arch", ["tiny_bert", "tiny_distilbert"])
 def test_predictions_are_consistent(arch, request):
     predictor = Predictor.from_pretrained(request.getfixturevalue(arch), precision="fp32")
