@@ -44,22 +44,22 @@ def main() -> int:
     ap.add_argument("--model", required=True, help="model folder or run directory")
     ap.add_argument("--a", default="", help="options of setting A, e.g. linear=torch")
     ap.add_argument("--b", default="", help="options of setting B, e.g. linear=auto")
-    ap.add_argument("--n", type=int, default=1000, help="IMDb test reviews (seed 0 sample)")
+    ap.add_argument("--n", type=int, default=1000, help="IMDb test reviews (seed-0 sample)")
+    ap.add_argument("--imdb", type=Path, help="IMDb test.parquet (default: the local IMDb folder)")
     ap.add_argument("--rounds", type=int, default=6, help="timed passes of each setting")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()
 
     import numpy as np
-    import pandas as pd
+    from bench_service import imdb_texts  # the same seed-0 sample of the local IMDb test set
 
     from reviewsense.inference import Predictor
     from reviewsense.jsonio import write_json
     from reviewsense.runtime import environment_facts, tune_allocator
 
     tuned = tune_allocator()  # as `predict` does
-    data = ROOT.parent / "shared" / "data" / "imdb" / "test.parquet"
-    texts = pd.read_parquet(data).sample(args.n, random_state=0)["text"].tolist()
+    texts = imdb_texts(args.n, args.imdb)
     settings = {"a": _options(args.a), "b": _options(args.b)}
     preds = {
         k: Predictor.from_pretrained(args.model, num_threads=args.threads, **v)

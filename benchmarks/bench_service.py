@@ -97,12 +97,14 @@ def imdb_texts(n: int, path: Path | None = None) -> list[str]:
         imdb = resolve_imdb_dir()
         if imdb is None:
             raise SystemExit(
-                "no local IMDb data: pass --imdb FILE, --texts synthetic, or set "
-                "REVIEWSENSE_IMDB_DIR"
+                "no local IMDb data: pass --imdb FILE or set REVIEWSENSE_IMDB_DIR "
+                "(bench_service.py: or --texts synthetic)"
             )
         path = imdb / "test.parquet"
     if not path.is_file():
-        raise SystemExit(f"{path}: no IMDb test data; pass --texts synthetic or --imdb FILE")
+        raise SystemExit(
+            f"{path}: no IMDb test data; pass --imdb FILE (bench_service.py: or --texts synthetic)"
+        )
     return pd.read_parquet(path, columns=["text"]).sample(n=n, random_state=0)["text"].tolist()
 
 

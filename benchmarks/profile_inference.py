@@ -1,6 +1,7 @@
 """Where one inference forward goes, per attention kernel: timed side by side, then profiled.
 
-The model's bf16 (or fp32) weights, as the ``Predictor``'s torch backend runs them, on one
+The model's bf16 (or fp32) weights, as the ``Predictor``'s torch backend runs them (linear
+layers fused where ``--linear auto`` picks it; ``--linear torch`` for torch's), on one
 batch of ``--batch`` random-token reviews at ``--tokens`` tokens, every ``--padded-every``-th
 review padded from 3/4 of its length on (the Predictor's length-sorted batches pad little).
 Each round times every kernel of :data:`reviewsense.inference.attention.KERNELS` (bar "auto")
@@ -29,13 +30,17 @@ sys.path.insert(0, str(ROOT / "src"))
 KERNELS = ("sdpa", "chunked")
 
 
-def _model(model_dir: str, precision: str):
+def _model(model_dir: str, precision: str, linear: str):
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    from reviewsense.inference.fused import choose_linear, use_linear
+
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    return model.eval().to(dtype)
+    model.eval().to(dtype)
+    use_linear(model, choose_linear(linear, precision, "cpu"))  # as the Predictor's runner
+    return model
 
 
 def _ops(model, ids, mask, top: int = 8) -> list[dict]:
@@ -59,9 +64,12 @@ def _ops(model, ids, mask, top: int = 8) -> list[dict]:
 
 
 def main() -> int:
+    from reviewsense.inference.fused import LINEARS
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="model folder or run directory")
     ap.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
+    ap.add_argument("--linear", choices=LINEARS, default="auto", help="linear layers")
     ap.add_argument("--batch", type=int, default=32, help="reviews per forward")
     ap.add_argument("--tokens", type=int, default=256, help="tokens per review")
     ap.add_argument("--padded-every", type=int, default=4, help="every N-th review is padded")
@@ -78,7 +86,7 @@ def main() -> int:
 
     tuned = tune_allocator()
     torch.set_num_threads(args.threads)
-    model = _model(str(resolve_model_dir(args.model)), args.precision)
+    model = _model(str(resolve_model_dir(args.model)), args.precision, args.linear)
     torch.manual_seed(0)
     ids = torch.randint(1000, 20000, (args.batch, args.tokens))  # [B, T] token ids
     mask = torch.ones_like(ids)
@@ -108,7 +116,11 @@ def main() -> int:
     )
     doc["environment"] = environment_facts(precision=args.precision, threads=args.threads)
     doc["environment"].update(
-        model=str(args.model), batch=args.batch, tokens=args.tokens, padded_every=args.padded_every
+        model=str(args.model),
+        batch=args.batch,
+        tokens=args.tokens,
+        padded_every=args.padded_every,
+        linear=args.linear,
     )
     for kernel, r in doc["kernels"].items():
         print(f"{kernel}: {r['ms_per_forward']:.0f} ms per forward ({r['reviews_per_s']:.1f}/s)")

@@ -10,7 +10,8 @@ avx512_bf16, 42% of the whole forward. :func:`chunked_attention` runs the plain
 ``softmax(q Kᵀ · scale + mask) V`` over :data:`CHUNK_SCORES` scores at a time (one review at 256
 tokens), so each chunk's scores stay in cache between the two matmuls: the bf16 forward of that
 batch takes 406 instead of 473 ms, and ``predict`` runs 1.21x the reviews/s (BENCHMARKS.md,
-"Inference attention"); in fp32 the two kernels are equal.
+"Inference attention"; with the fused linear layers of :mod:`reviewsense.inference.fused`,
+1.16x paired); in fp32 the two kernels are equal.
 
 :func:`choose_kernel` keeps SDPA where it has not been measured slower: fp32, GPUs, CPUs with
 AMX (whose matrix units make SDPA's forward fast: ``reviewsense.attention``) and compiled

@@ -101,8 +101,8 @@ def torch_runner(
     model.eval().to(device=device, dtype=dtype)
     kernel = choose_kernel(attention, precision, device, compiled=compile)
     log.info("attention kernel: %s (%s)", use_kernel(model, kernel), attention)
-    fused = use_linear(model, choose_linear(linear, precision, device, compiled=compile))
-    log.info("linear layers: %s (%s)", fused, linear)
+    linears = use_linear(model, choose_linear(linear, precision, device, compiled=compile))
+    log.info("linear layers: %s (%s)", linears, linear)
     if compile:
         import torch._inductor.config as inductor_config
 
@@ -212,16 +212,14 @@ def load_runner(
     Returns:
         (runner, backend used, precision used: fp32 | bf16 | int8).
     """
-    if backend not in BACKENDS:
-        raise ModelError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if precision not in PRECISIONS:
-        raise ModelError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if attention not in ATTENTION_KERNELS:
-        raise ModelError(
-            f"attention must be one of {', '.join(ATTENTION_KERNELS)}, got {attention!r}"
-        )
-    if linear not in LINEARS:
-        raise ModelError(f"linear must be one of {', '.join(LINEARS)}, got {linear!r}")
+    for name, value, allowed in (
+        ("backend", backend, BACKENDS),
+        ("precision", precision, PRECISIONS),
+        ("attention", attention, ATTENTION_KERNELS),
+        ("linear", linear, LINEARS),
+    ):
+        if value not in allowed:
+            raise ModelError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
     if backend == "auto":
         backend = folder_backend(model_dir)
     if compile and backend != "torch":

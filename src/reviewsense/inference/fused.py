@@ -8,8 +8,10 @@ applies the GELU while each output tile is still in registers, from weights pack
 oneDNN's blocked layout (unpacked, each call re-lays them out). On an AMD EPYC (avx512_bf16,
 2 threads), one MiniLM layer's feed-forward input (8,192 tokens x 384 -> 1,536, then GELU)
 takes 11.6 instead of 27.2 ms in bf16, and in fp32 oneDNN's matmul runs at twice MKL's speed
-(MKL's fp32 kernels on that CPU: 0.20 TFLOP/s; oneDNN: 0.43). End to end, ``predict`` ran
-1.08-1.11x the reviews/s in bf16 and 1.89x in fp32 (BENCHMARKS.md, "Fused linear layers").
+(MKL's fp32 kernels on that CPU: 0.20 TFLOP/s; oneDNN: 0.43). End to end, the Predictor's
+bf16 forward over 1,000 IMDb reviews ran 1.12x torch's linear layers (paired,
+``benchmarks/ab_predictor.py``) and fp32 ``predict`` 1.89x (BENCHMARKS.md, "Fused linear
+layers").
 
 :func:`choose_linear` owns the rule ("auto": fused on a CPU where the op exists, unless the
 model is compiled: inductor fuses by itself); :func:`fuse_linears` swaps the modules in place.
@@ -44,8 +46,8 @@ def choose_linear(requested: str, precision: str, device: str, compiled: bool = 
 
     "auto" picks "fused" on a CPU whose torch build has the op, for fp32 and for bf16 where the
     CPU computes in bf16 (AMX or avx512_bf16). Measured faster in both precisions on an AMD
-    EPYC with avx512_bf16 (bf16 1.08-1.11x, fp32 1.89x ``predict``'s reviews/s); not yet
-    measured on AMX, where it is the same oneDNN matmul with less memory traffic around it.
+    EPYC with avx512_bf16 (bf16 1.12x paired, fp32 1.89x); not yet measured on AMX, where it
+    is the same oneDNN matmul with less memory traffic around it.
     GPUs and ``compiled`` models (inductor fuses by itself) keep "torch". "fused" where the op
     is missing falls back to "torch" with a warning.
     """
