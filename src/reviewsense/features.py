@@ -103,6 +103,12 @@ def tokenize_cached(
     return out
 
 
+def length_order(encoded: dict[str, list]) -> list[int]:
+    """Row indices shortest first (stable): the row order of ``build_dataset(sort_by_length=True)``."""
+    lengths = [len(x) for x in encoded["input_ids"]]
+    return sorted(range(len(lengths)), key=lambda i: lengths[i])
+
+
 def build_dataset(encoded: dict[str, list], labels: Sequence[int], sort_by_length: bool = False):
     """A ``datasets.Dataset`` with input_ids, labels and length (tokens per row).
 
@@ -113,9 +119,7 @@ def build_dataset(encoded: dict[str, list], labels: Sequence[int], sort_by_lengt
 
     n = len(labels)
     lengths = [len(x) for x in encoded["input_ids"]]
-    order = list(range(n))
-    if sort_by_length:
-        order = sorted(order, key=lambda i: lengths[i])
+    order = length_order(encoded) if sort_by_length else list(range(n))
     return Dataset.from_dict(
         {
             "input_ids": [encoded["input_ids"][i] for i in order],

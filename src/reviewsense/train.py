@@ -140,8 +140,13 @@ def run_training(
         result = TrainResult(run_dir=run.run_dir)
         if run.main:
             _save_model(run, trainer, inputs.tokenizer)
+            pe = trainer.predictor_eval
             scores = score_splits(
-                run.run_dir / rundir.MODEL_DIR, run.precision, run.threads, inputs.bundle
+                run.run_dir / rundir.MODEL_DIR,
+                run.precision,
+                run.threads,
+                inputs.bundle,
+                val_probs=pe.reused(fit.best.get("step")) if pe else None,
             )
             result.metrics = _write_outputs(run, trainer, inputs, fit, scores)
         return result
@@ -301,7 +306,27 @@ def _build_trainer(run: _Run, inputs: _Inputs):
         compute_metrics=recorder.compute_metrics,
         callbacks=callbacks,
     )
+    trainer.predictor_eval = _predictor_eval(run, inputs)
     return trainer, recorder
+
+
+def _predictor_eval(run: _Run, inputs: _Inputs):
+    """Evaluations by the predict path (``train_eval``): one process, fp32 or bf16."""
+    from reviewsense.features import length_order
+    from reviewsense.train_eval import PredictorEval
+
+    if run.world > 1 or run.precision not in ("fp32", "bf16"):
+        return None
+    order = length_order(inputs.enc["val"])
+    val = inputs.bundle.val
+    return PredictorEval(
+        texts=[val.texts[i] for i in order],
+        labels=[val.labels[i] for i in order],
+        order=order,
+        tokenizer=inputs.tokenizer,
+        settings=model_settings(run.cfg),
+        precision=run.precision,
+    )
 
 
 def _fit(run: _Run, trainer, recorder, resume: bool) -> _Fit:
@@ -418,6 +443,7 @@ def _sorted_eval_trainer_class():
     from torch.utils.data import SequentialSampler
     from transformers import Trainer
 
+    from reviewsense.train_eval import with_predictor_eval
     from reviewsense.trainer_utils import with_length_buckets
 
     class SortedEvalTrainer(Trainer):
@@ -433,4 +459,4 @@ def _sorted_eval_trainer_class():
                 return None  # the distributed sampler keeps order; gather restores it
             return SequentialSampler(eval_dataset)
 
-    return with_length_buckets(SortedEvalTrainer)
+    return with_predictor_eval(with_length_buckets(SortedEvalTrainer))

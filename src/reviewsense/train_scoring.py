@@ -27,11 +27,15 @@ class Scores:
     test_truncated: float | None
 
 
-def score_splits(model_dir: Path, precision: str, threads: int | None, bundle) -> Scores:
+def score_splits(
+    model_dir: Path, precision: str, threads: int | None, bundle, val_probs=None
+) -> Scores:
     """P(positive) of the saved model folder on validation and (once) on test.
 
     Scored with the inference code ``predict`` uses (torch backend, the run's precision), so
     the test figures are what the shipped folder gives, with progress and ETA in the log.
+    ``val_probs``: the chosen evaluation's validation P(positive), bundle order, when the
+    predict path made it at this precision (``train_eval``): reused, not scored again.
     """
     from reviewsense.inference.predictor import Predictor
     from reviewsense.progress import LogProgress
@@ -49,7 +53,11 @@ def score_splits(model_dir: Path, precision: str, threads: int | None, bundle) -
         truncated = float(np.mean([p.truncated for p in preds])) if preds else 0.0
         return np.array([p.prob_positive for p in preds], dtype=np.float64), truncated
 
-    val, _ = score("validation", bundle.val)
+    if val_probs is not None and predictor.precision == precision:
+        log.info("validation: the chosen evaluation's scores (same predict path, %s)", precision)
+        val = np.asarray(val_probs, dtype=np.float64)
+    else:
+        val, _ = score("validation", bundle.val)
     if predictor.precision == "bf16" and bf16_refused(model_dir, threads, bundle.val.texts, val):
         predictor = load("fp32")
         val, _ = score("validation", bundle.val)

@@ -94,6 +94,22 @@ def torch_runner(
         model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
     except (OSError, ValueError) as e:
         raise ModelError(f"cannot load a PyTorch model from {model_dir}: {e}") from None
+    return model_runner(model, precision, device, compile, attention, linear)
+
+
+def model_runner(
+    model,
+    precision: str,
+    device: str,
+    compile: bool = False,
+    attention: str = "auto",
+    linear: str = "auto",
+) -> Runner:
+    """The runner of :func:`torch_runner` for a model already in memory (changed in place:
+    cast, kernels, fused layers). ``train`` evaluates a copy of the model it trains with it, so
+    its validation figures come from the code ``predict`` runs (``reviewsense.train_eval``)."""
+    import torch
+
     # bf16: weights and activations in bf16 (LayerNorm/softmax accumulate in fp32 inside the
     # kernels). Measured 1.6x faster than fp32 autocast on AMX, which re-casts every weight on
     # every call; BENCHMARKS.md has the accuracy.

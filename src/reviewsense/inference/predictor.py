@@ -34,6 +34,7 @@ from reviewsense.inference.backends import (
     folder_backend,
     label_indices,
     load_runner,
+    model_runner,
 )
 from reviewsense.metrics import softmax
 from reviewsense.truncation import SPECIAL_TOKENS, encode_texts, validate
@@ -44,6 +45,7 @@ __all__ = ["BACKENDS", "ONNX_FILE", "PRECISIONS", "Prediction", "Predictor"]
 
 INFERENCE_TRUNCATION_MODES = ("head", "head_tail", "chunks")
 PAD_MULTIPLE = 16  # tokens
+BATCH_SIZE = 32  # texts per forward pass, unless the caller says otherwise
 
 
 @dataclass
@@ -166,13 +168,13 @@ class Predictor:
         model_version: stable id of the weights (:func:`model_version`).
         backend: "torch" | "onnx" | "openvino".
         precision: "fp32" | "bf16" | "int8" (a quantized ONNX export).
-        model_dir: the resolved model folder.
+        model_dir: the resolved model folder (None for :meth:`from_model`).
     """
 
     def __init__(
         self,
         *,
-        model_dir: Path,
+        model_dir: Path | None,
         tokenizer,
         runner: Runner,
         settings: rundir.ModelSettings,
@@ -205,7 +207,7 @@ class Predictor:
         backend: str = "auto",
         num_threads: int | None = None,
         precision: str = "auto",
-        batch_size: int = 32,
+        batch_size: int = BATCH_SIZE,
         truncation: str | None = None,
         device: str | None = None,
         compile: bool = False,
@@ -278,6 +280,45 @@ class Predictor:
         if compile:
             predictor.pad_multiple = COMPILE_PAD_MULTIPLE
         return predictor
+
+    @classmethod
+    def from_model(
+        cls,
+        model,
+        tokenizer,
+        settings: rundir.ModelSettings,
+        *,
+        precision: str,
+        device: str = "cpu",
+        batch_size: int = BATCH_SIZE,
+    ) -> Predictor:
+        """A Predictor around a PyTorch model in memory, run as :meth:`from_pretrained` runs a
+        folder's (``train`` scores its validation reviews with one around a copy of the model
+        it trains: ``reviewsense.train_eval``).
+
+        Args:
+            model: a transformers sequence-classification model; changed in place (cast to
+                ``precision``, inference attention kernel, fused linear layers), so pass a copy.
+            tokenizer: its tokenizer; ``settings``: the truncation and max length to encode with.
+            precision: "fp32" or "bf16"; ``device``: where ``model`` runs.
+        """
+        if precision not in ("fp32", "bf16"):
+            raise ModelError(f"precision must be fp32 or bf16 in memory, got {precision!r}")
+        if batch_size < 1:
+            raise ModelError(f"batch_size must be at least 1, got {batch_size}")
+        return cls(
+            model_dir=None,
+            tokenizer=tokenizer,
+            runner=model_runner(model, precision, device),
+            settings=settings,
+            trained_truncation=settings.truncation,
+            label_indices=label_indices(model.config.to_dict(), Path("config.json")),
+            backend="torch",
+            precision=precision,
+            batch_size=batch_size,
+            num_threads=None,
+            version="in-memory",
+        )
 
     # ------------------------------------------------------------------ encoding
 
