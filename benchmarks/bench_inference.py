@@ -14,7 +14,10 @@ the torch bf16 variant reaches in useful FLOPs.
 "verify_failures"}], "best", "speedup_vs_pipeline", "speedup_vs_pipeline_bf16",
 "peak_fraction", "environment", "refused_exports"}``; ``best`` is the fastest non-pipeline
 variant that passes the export verification limits (``inference.verify``) against torch fp32
-on the same reviews and whose accuracy is within 0.3 pt of torch fp32's.
+on the same reviews and whose accuracy is within 0.3 pt of torch fp32's. ``--rounds N`` runs
+every variant N times in alternating order and adds ``"reviews_per_s_rounds"`` per variant and
+``"rounds"``, ``"spread"`` ({key: [min, max]}) and ``"rounds_detail"`` at the top; the
+headline values are then medians of the rounds' ratios (``inference_summary.py``).
 
 Without ``--model`` the model is all-MiniLM-L6-v2 with a random 2-class head at the demo's
 settings (256 tokens, head_tail): right for speed; its accuracy is meaningless, compare
@@ -38,6 +41,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from inference_summary import combine, verify
 
 VARIANTS = (
     "pipeline",
@@ -318,64 +323,24 @@ def _exports(variants: list[str], model_dir: Path, work: Path, threads: int, ref
     return dirs
 
 
-ACCURACY_SLACK = 0.003  # issue #13: a faster variant's accuracy within 0.3 pt of torch fp32
-
-
-def _verify(results: list[dict]) -> None:
-    """Add |Δp| vs torch fp32, label agreement and ``verified`` to every variant.
-
-    Verified = within the export limits of its precision (``inference.verify.TOLERANCES``,
-    label agreement ≥ ``MIN_AGREEMENT``) on the same reviews *and* accuracy within
-    :data:`ACCURACY_SLACK` of torch fp32. Pipelines truncate differently (head only), so
-    their Δp is recorded but they are never candidates for ``best``.
-    """
-    import numpy as np
-
-    from reviewsense.inference.verify import MIN_AGREEMENT, TOLERANCES, compare
-
-    ref = next(r for r in results if r["name"] == "torch-fp32")
-    ref_p = np.array(ref["p_positive"])  # P(positive) per review, (n,)
-    for r in results:
-        parts = r["name"].split("-")  # "onnx-int8-static" -> int8; "pipeline" -> fp32
-        tol = TOLERANCES.get(parts[1] if len(parts) > 1 else "fp32", TOLERANCES["bf16"])
-        m, failures = compare(ref_p, np.array(r["p_positive"]), tol, MIN_AGREEMENT)
-        if abs(r["accuracy"] - ref["accuracy"]) > ACCURACY_SLACK:
-            failures.append(f"accuracy {r['accuracy']:.4f} vs fp32 {ref['accuracy']:.4f}")
-        r.update(
-            max_dp=m["max_abs_diff"],
-            p99_dp=m["p99_abs_diff"],
-            mean_dp=m["mean_abs_diff"],
-            label_agreement=m["label_agreement"],
-            verified=not r["name"].startswith("pipeline") and not failures,
-            verify_failures=failures,
+def _round(k: int, variants, args, df, reviews: Path, work: Path, export_dirs: dict):
+    """Round ``k``: every variant once (reversed order when k is odd) and the matmul peak
+    after the first; returns (verified results in ``variants`` order, peak)."""
+    by = {}
+    for i, v in enumerate(variants if k % 2 == 0 else variants[::-1]):
+        if v.endswith("-2x1"):
+            r = _run_two_workers(v, args, df, work, export_dirs)
+        else:
+            r = _run_variant(v, args, reviews, export_dirs)
+        by[v] = r
+        print(
+            f"round {k + 1}/{args.rounds}: {v}: {r['reviews_per_s']:.1f} reviews/s", file=sys.stderr
         )
-
-
-def _summary(results: list[dict], flops: float, peak: dict) -> dict:
-    """The --json contract's top level (best, speedups, peak_fraction)."""
-    by = {r["name"]: r for r in results}
-    candidates = [r for r in results if r["verified"]]
-    best = max(candidates, key=lambda r: r["reviews_per_s"]) if candidates else None
-
-    def ratio(base: str) -> float | None:
-        if best is None or base not in by:
-            return None
-        return best["reviews_per_s"] / by[base]["reviews_per_s"]
-
-    frac = None
-    if "torch-bf16" in by:
-        frac = flops / by["torch-bf16"]["total_s"] / 1e12 / peak["bf16"]
-    two = [by[n] for n in ("torch-bf16-2x1", "pipeline-bf16-2x1") if n in by]
-    return {
-        "best": best["name"] if best else None,
-        "speedup_vs_pipeline": ratio("pipeline"),
-        "speedup_vs_pipeline_bf16": ratio("pipeline-bf16"),
-        "peak_fraction": frac,
-        # Both in 2 processes x 1 thread: the like-for-like ratio when "best" is a -2x1 variant.
-        "speedup_2x1_vs_pipeline_bf16_2x1": (
-            two[0]["reviews_per_s"] / two[1]["reviews_per_s"] if len(two) == 2 else None
-        ),
-    }
+        if i == 0:  # the matmul peak between variants, under the same load as they run
+            peak = matmul_peak_tflops(args.threads, device=args.device)
+    results = [by[v] for v in variants]
+    verify(results)
+    return results, peak
 
 
 def main() -> None:  # long: flags, data, exports, variants, JSON and table in one script
@@ -396,6 +361,13 @@ def main() -> None:  # long: flags, data, exports, variants, JSON and table in o
         "--device",
         default="cpu",
         help="cpu, or cuda for a GPU run (pipeline, torch variants and the matmul peak on it)",
+    )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every variant N times, alternating the order (inference_summary.py); the "
+        "headline is the median of the rounds' ratios",
     )
     ap.add_argument("--work-dir", type=Path, help="where exports go (default: tmp)")
     ap.add_argument("--json", type=Path, help="write the results here")
@@ -456,18 +428,11 @@ def main() -> None:  # long: flags, data, exports, variants, JSON and table in o
     flops = model_flops(config, n_tokens)
     del pred
 
-    results = []
-    for i, v in enumerate(variants):
-        if v.endswith("-2x1"):
-            r = _run_two_workers(v, args, df, work, export_dirs)
-        else:
-            r = _run_variant(v, args, reviews, export_dirs)
-        results.append(r)
-        print(f"{v}: {r['reviews_per_s']:.1f} reviews/s", file=sys.stderr)
-        if i == 0:  # the matmul peak between variants, under the same load as they run
-            peak = matmul_peak_tflops(args.threads, device=args.device)
-    _verify(results)
-    summary = _summary(results, flops, peak)
+    if args.rounds < 1:
+        raise SystemExit("--rounds must be at least 1")
+    rounds = [_round(k, variants, args, df, reviews, work, export_dirs) for k in range(args.rounds)]
+    results, summary = combine(rounds, flops)
+    peak = {key: statistics.median(p[key] for _, p in rounds) for key in ("bf16", "fp32")}
     env = environment_facts(threads=args.threads)
     env.update(
         model=str(args.model_dir),
@@ -482,6 +447,7 @@ def main() -> None:  # long: flags, data, exports, variants, JSON and table in o
     )
     keys = ("name", "reviews_per_s", "accuracy", "p50_ms", "p99_ms", "peak_rss_mb", "max_dp")
     keys += ("p99_dp", "mean_dp", "label_agreement", "verified", "verify_failures")
+    keys += ("reviews_per_s_rounds",)
     doc = {"variants": [{k: r[k] for k in keys} for r in results], **summary, "environment": env}
     doc["refused_exports"] = refused  # variant -> why its export failed verification
     if args.json:

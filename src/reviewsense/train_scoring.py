@@ -1,6 +1,7 @@
 """Step 6 of ``run_training``: the saved model folder scored on validation and, once, on test.
 
-Scored with the inference code ``predict`` uses (torch backend, the run's precision). Where
+Scored with the inference code ``predict`` uses (torch backend, the run's precision); the
+validation scores are the chosen evaluation's when ``train_eval`` made it that way. Where
 that is bf16, the bf16 path is first verified against fp32 on up to 500 validation reviews,
 like an export (``inference.verify``), and the result is recorded in the model folder
 (``bf16_verification``); a failed check makes fp32 score the splits and ``auto`` use fp32.
