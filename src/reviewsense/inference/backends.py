@@ -68,25 +68,9 @@ def _check_backend(backend: str, model_dir: Path, source: str) -> None:
 COMPILE_PAD_MULTIPLE = 64  # compiled graphs: batch widths in 64s, so few graphs are reused
 
 
-def torch_runner(
-    model_dir: Path,
-    precision: str,
-    device: str,
-    compile: bool = False,
-    attention: str = "auto",
-    linear: str = "auto",
-) -> Runner:
-    """Eager PyTorch, or with ``compile`` torch.compile (inductor, frozen weights, static shapes).
-
-    ``attention``: the attention kernel (:mod:`reviewsense.inference.attention`; "auto" picks
-    the measured-faster one for this CPU and precision; compiled models keep SDPA).
-    ``linear``: the linear layers (:mod:`reviewsense.inference.fused`; "auto" fuses bias and
-    GELU into oneDNN's matmul on CPUs; compiled models keep torch's, inductor fuses them).
-
-    Compiled: every new (batch, width) shape compiles once (seconds to minutes on a busy CPU);
-    the Predictor pads widths to :data:`COMPILE_PAD_MULTIPLE` so the set of shapes stays small.
-    Measured 1.24x eager bf16 throughput on avx512_bf16 (BENCHMARKS.md).
-    """
+def torch_runner(model_dir: Path, precision: str, device: str, **options) -> Runner:
+    """A model folder's PyTorch weights (loaded in fp32) run by :func:`model_runner`;
+    ``options``: its ``compile``, ``attention`` and ``linear``."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
@@ -94,7 +78,7 @@ def torch_runner(
         model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
     except (OSError, ValueError) as e:
         raise ModelError(f"cannot load a PyTorch model from {model_dir}: {e}") from None
-    return model_runner(model, precision, device, compile, attention, linear)
+    return model_runner(model, precision, device, **options)
 
 
 def model_runner(
@@ -105,9 +89,20 @@ def model_runner(
     attention: str = "auto",
     linear: str = "auto",
 ) -> Runner:
-    """The runner of :func:`torch_runner` for a model already in memory (changed in place:
-    cast, kernels, fused layers). ``train`` evaluates a copy of the model it trains with it, so
-    its validation figures come from the code ``predict`` runs (``reviewsense.train_eval``)."""
+    """Eager PyTorch, or with ``compile`` torch.compile (inductor, frozen weights, static shapes),
+    for a model in memory (changed in place: cast, kernels, fused layers). ``train`` evaluates a
+    copy of the model it trains with it, so its validation figures come from the code
+    ``predict`` runs (``reviewsense.train_eval``).
+
+    ``attention``: the attention kernel (:mod:`reviewsense.inference.attention`; "auto" picks
+    the measured-faster one for this CPU and precision; compiled models keep SDPA).
+    ``linear``: the linear layers (:mod:`reviewsense.inference.fused`; "auto" fuses bias and
+    GELU into oneDNN's matmul on CPUs; compiled models keep torch's, inductor fuses them).
+
+    Compiled: every new (batch, width) shape compiles once (seconds to minutes on a busy CPU);
+    the Predictor pads widths to :data:`COMPILE_PAD_MULTIPLE` so the set of shapes stays small.
+    Measured 1.24x eager bf16 throughput on avx512_bf16 (BENCHMARKS.md).
+    """
     import torch
 
     # bf16: weights and activations in bf16 (LayerNorm/softmax accumulate in fp32 inside the
@@ -257,7 +252,9 @@ def load_runner(
                 "; ".join(check.get("failures", [])),
             )
             precision = "fp32"
-        runner = torch_runner(model_dir, precision, device, compile, attention, linear)
+        runner = torch_runner(
+            model_dir, precision, device, compile=compile, attention=attention, linear=linear
+        )
         return runner, backend, precision
     if backend == "onnx":
         if precision == "bf16":
