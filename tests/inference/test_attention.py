@@ -1,4 +1,5 @@
-"""inference.attention: the chunked kernel equals SDPA, ignores padding, and when it is chosen."""
+"""inference.attention: the chunked and varlen kernels equal SDPA, ignore padding, and when
+each is chosen."""
 
 from __future__ import annotations
 
@@ -122,7 +123,7 @@ def test_predictor_kernels_agree_and_say_which_ran(tiny_bert, caplog):
 
 
 def test_predictor_refuses_an_unknown_kernel(tiny_bert):
-    with pytest.raises(ModelError, match="attention must be one of auto, sdpa, chunked"):
+    with pytest.raises(ModelError, match="attention must be one of auto, sdpa, chunked, varlen"):
         Predictor.from_pretrained(tiny_bert, attention="flash")
 
 
@@ -130,10 +131,68 @@ def test_use_kernel_switches_back_to_sdpa(tiny_bert):
     _, mine = _pair(tiny_bert)
     assert inf_attention.use_kernel(mine, "sdpa") == "sdpa"
     assert inf_attention.use_kernel(mine, "chunked") == inf_attention.NAME
+    assert inf_attention.use_kernel(mine, "varlen") == inf_attention.VARLEN_NAME
+    assert inf_attention.use_kernel(mine, "sdpa") == "sdpa"
 
 
-def test_saved_model_does_not_carry_the_kernel(tiny_bert, tmp_path):
-    _, mine = _pair(tiny_bert)
-    mine.save_pretrained(tmp_path / "saved")
-    config = json.loads((tmp_path / "saved" / "config.json").read_text())
-    assert inf_attention.NAME not in json.dumps(config)
+def _varlen_pair(model_dir, dtype=torch.float32):
+    from transformers import AutoModelForSequenceClassification
+
+    sdpa = AutoModelForSequenceClassification.from_pretrained(model_dir).eval().to(dtype)
+    mine = AutoModelForSequenceClassification.from_pretrained(model_dir).eval().to(dtype)
+    assert inf_attention.use_kernel(mine, "varlen") == inf_attention.VARLEN_NAME
+    return sdpa, mine
+
+
+def test_varlen_equals_sdpa_in_fp32_with_and_without_padding(tiny_bert):
+    sdpa, mine = _varlen_pair(tiny_bert)
+    ids, mask = _batch()  # reviews 0 and 3 right-padded
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            mine(input_ids=ids, attention_mask=mask).logits,
+            sdpa(input_ids=ids, attention_mask=mask).logits,
+            atol=1e-5,
+            rtol=1e-5,
+        )
+        torch.testing.assert_close(mine(input_ids=ids).logits, sdpa(input_ids=ids).logits)
+
+
+def test_varlen_ignores_padding_tokens_in_bf16(tiny_bert):
+    _, mine = _varlen_pair(tiny_bert, torch.bfloat16)
+    ids, mask = _batch()
+    other = ids.clone()
+    other[0, 15:] = 1999  # different tokens where review 0 is padding
+    with torch.inference_mode():
+        b = mine(input_ids=ids, attention_mask=mask).logits.float()
+        c = mine(input_ids=other, attention_mask=mask).logits.float()
+    torch.testing.assert_close(c[0], b[0], atol=0, rtol=0)
+
+
+def test_varlen_falls_back_to_the_mask_when_it_is_not_right_padding(tiny_bert, monkeypatch):
+    """Left padding is not a prefix: the whole batch runs masked SDPA, and still equals it."""
+    sdpa, mine = _varlen_pair(tiny_bert)
+    ids, mask = _batch()
+    left = mask.flip(1)  # padding first
+    calls = []
+    real = inf_attention._prefix_lengths
+    monkeypatch.setattr(
+        inf_attention, "_prefix_lengths", lambda *a: calls.append(real(*a)) or calls[-1]
+    )
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            mine(input_ids=ids, attention_mask=left).logits,
+            sdpa(input_ids=ids, attention_mask=left).logits,
+            atol=1e-5,
+            rtol=1e-5,
+        )
+    assert calls and all(c is None for c in calls)
+
+
+def test_prefix_lengths():
+    """Additive (batch, 1, q, k) masks: right padding gives lengths, anything else None."""
+    keys = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1], [1, 0, 0, 0]]).bool()
+    add = torch.zeros(3, 1, 4, 4)
+    add.masked_fill_(~keys[:, None, None, :], torch.finfo(torch.float32).min)
+    assert inf_attention._prefix_lengths(add, 3, 4) == [3, 4, 1]
+    assert inf_attention._prefix_lengths(add.flip(-1), 3, 4) is None  # left padding
+    assert inf_attention._prefix_lengths(None, 2, 4) == [4, 4]

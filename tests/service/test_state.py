@@ -53,15 +53,16 @@ def test_build_state_takes_the_settings_and_the_predictors_threshold(fixed_predi
         state.engine.dispose()
 
 
-def test_the_service_runs_sdpa_attention_whatever_the_cpu(
+def test_the_service_runs_varlen_attention_whatever_the_cpu(
     model_with_threshold, caplog, monkeypatch
 ):
-    """``predict``'s "auto" picks the chunked kernel on avx512_bf16 CPUs; the service keeps
-    SDPA, measured faster while HTTP and database work share the cores."""
+    """``predict``'s "auto" picks the chunked kernel on avx512_bf16 CPUs; the service runs
+    per-review SDPA (varlen), measured faster on its small unequal batches while HTTP and
+    database work share the cores."""
     from reviewsense import runtime
     from reviewsense.service.state import load_predictor
 
     monkeypatch.setattr(runtime, "bf16_path", lambda: "avx512_bf16")
     caplog.set_level("INFO", logger="reviewsense.inference.backends")
     load_predictor(model_with_threshold, ServiceSettings())
-    assert "attention kernel: sdpa (sdpa)" in caplog.text
+    assert "attention kernel: reviewsense_varlen (varlen)" in caplog.text

@@ -15,8 +15,9 @@ batch takes 406 instead of 473 ms, and ``predict`` runs 1.21x the reviews/s (BEN
 
 :func:`choose_kernel` keeps SDPA where it has not been measured slower: fp32, GPUs, CPUs with
 AMX (whose matrix units make SDPA's forward fast: ``reviewsense.attention``) and compiled
-models; so does the service, where it measured slower (``service.state.SERVICE_ATTENTION``).
-The choice is not saved in the model folder; its config keeps transformers' default.
+models. The service runs :func:`varlen_attention` (SDPA per review on its exact length), measured
+faster than both on its small unequal batches (``service.state.SERVICE_ATTENTION``). The choice
+is not saved in the model folder; its config keeps transformers' default.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ import logging
 log = logging.getLogger(__name__)
 
 NAME = "reviewsense_chunked"  # the key under transformers' AttentionInterface
+VARLEN_NAME = "reviewsense_varlen"
 # "auto" = "chunked" for bf16 on a CPU with avx512_bf16 and no AMX (:func:`choose_kernel`),
-# else "sdpa".
-KERNELS = ("auto", "sdpa", "chunked")
+# else "sdpa". "varlen": :func:`varlen_attention`, the service's (``service.state``).
+KERNELS = ("auto", "sdpa", "chunked", "varlen")
+REGISTERED = {"chunked": NAME, "varlen": VARLEN_NAME}  # kernel -> AttentionInterface key
 # Scores (batch x heads x tokens x tokens) computed at once: one MiniLM review at 256 tokens
 # (1.5 MB in bf16), four at 128. Budgets of 2, 4 and 8 such reviews measured the same or slower.
 CHUNK_SCORES = 12 * 256 * 256
@@ -68,6 +71,49 @@ def chunked_attention(module, query, key, value, attention_mask, scaling=None, *
     return out, None
 
 
+def _prefix_lengths(attention_mask, batch: int, tokens: int):
+    """Real tokens per review when ``attention_mask`` (additive, (batch, 1, q, k)) only hides
+    right padding — every review's keys a prefix — else None."""
+    import torch
+
+    if attention_mask is None:
+        return [tokens] * batch
+    valid = attention_mask[:, 0, 0, :] == 0  # (batch, keys): what the [CLS] query may see
+    lengths = valid.sum(-1)
+    prefix = torch.arange(tokens, device=valid.device)[None, :] < lengths[:, None]
+    return lengths.tolist() if torch.equal(valid, prefix) else None
+
+
+def varlen_attention(module, query, key, value, attention_mask, scaling=None, **kwargs):
+    """transformers attention interface, inference only: each review's attention over its own
+    tokens, no mask: PyTorch's SDPA per review on (1, heads, its length, head_dim).
+
+    Small batches of unequal reviews (the service's micro-batches: ~4 random IMDb reviews)
+    pad ~20% of their tokens; attention's cost grows with the square of the padded width and a
+    masked SDPA computes every padding key. Per review, exact lengths and no mask: 1.08x the
+    forward of masked SDPA on such batches, and in the service, where the chunked kernel's many
+    small multi-threaded ops stall on preempted threads, more (BENCHMARKS.md, "Inference
+    attention in the service"). Sorted full batches (``predict``) pad little: there the
+    chunked kernel is faster. A mask that is not right padding alone falls back to masked SDPA.
+
+    Args/returns: as :func:`chunked_attention`.
+    """
+    import torch
+    from torch.nn.functional import scaled_dot_product_attention as sdpa
+
+    batch, heads, tokens, head_dim = query.shape
+    lengths = _prefix_lengths(attention_mask, batch, tokens)
+    if lengths is None:
+        out = sdpa(query, key, value, attn_mask=attention_mask, scale=scaling)  # (b, h, t, d)
+        return out.transpose(1, 2), None
+    out = query.new_zeros(batch, tokens, heads, head_dim)  # padding rows stay 0
+    with torch.autocast(query.device.type, enabled=False):
+        for i, n in enumerate(lengths):
+            q, k, v = (x[i : i + 1, :, :n] for x in (query, key, value))  # (1, h, n, d)
+            out[i, :n] = sdpa(q, k, v, scale=scaling)[0].transpose(0, 1)
+    return out, None
+
+
 def choose_kernel(requested: str, precision: str, device: str, compiled: bool = False) -> str:
     """The inference attention kernel for ``requested`` (one of :data:`KERNELS`).
 
@@ -89,20 +135,23 @@ def choose_kernel(requested: str, precision: str, device: str, compiled: bool = 
 def use_kernel(model, kernel: str) -> str:
     """Give ``model`` (a transformers model) the inference ``kernel``; returns the one in effect.
 
-    "sdpa" puts a model switched to the chunked kernel back on SDPA. An architecture that does
-    not dispatch attention through transformers' AttentionInterface keeps its own.
+    "sdpa" puts a model switched to one of ours back on SDPA. An architecture that does not
+    dispatch attention through transformers' AttentionInterface keeps its own.
     """
-    if kernel != "chunked":
-        if model.config._attn_implementation == NAME:
+    if kernel not in REGISTERED:
+        if model.config._attn_implementation in REGISTERED.values():
             model.set_attn_implementation("sdpa")
         return model.config._attn_implementation
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
 
-    AttentionInterface.register(NAME, chunked_attention)
-    ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, eager_mask)  # additive float masks
+    name = REGISTERED[kernel]
+    AttentionInterface.register(
+        name, {"chunked": chunked_attention, "varlen": varlen_attention}[kernel]
+    )
+    ALL_MASK_ATTENTION_FUNCTIONS.register(name, eager_mask)  # additive float masks
     if not model._can_set_attn_implementation():
         log.debug("%s cannot switch its attention kernel", type(model).__name__)
         return model.config._attn_implementation
-    model.set_attn_implementation(NAME)
+    model.set_attn_implementation(name)
     return model.config._attn_implementation

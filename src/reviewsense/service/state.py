@@ -147,13 +147,15 @@ def _broadcaster(sm: sessionmaker, poll_s: float) -> FlagBroadcaster:
     return FlagBroadcaster(_ids_after, _flags, _max_id, poll_s=poll_s)
 
 
-# The service's attention kernel: SDPA, not ``predict``'s "auto". The chunked kernel that
-# "auto" picks on avx512_bf16 CPUs runs ~5 small multi-threaded ops per review and layer; while
-# the HTTP and database work shares the cores, each op's thread barrier waits on a preempted
-# thread. Measured (AMD EPYC, demo model, 8 clients, SQLite, alternated): 46.7-46.9 reviews/s
-# with it vs 52.5-53.6 with SDPA; with --inference-process 48.5 vs 52.8 (BENCHMARKS.md,
-# "Inference attention").
-SERVICE_ATTENTION = "sdpa"
+# The service's attention kernel: per-review SDPA on exact lengths ("varlen"), not
+# ``predict``'s "auto". The service's micro-batches hold ~4 unequal reviews (~20% padding):
+# varlen skips the padding keys and the mask. The chunked kernel "auto" picks on avx512_bf16
+# CPUs runs ~5 small multi-threaded ops per review and layer; while the HTTP and database work
+# shares the cores, each op's thread barrier waits on a preempted thread. Measured (AMD EPYC,
+# demo model, 8 clients, SQLite, IMDb reviews, alternated): varlen 68.0 / 59.6 / 61.8
+# reviews/s vs SDPA 58.6 / 57.8 / 57.2 (paired 1.08x median, every pair faster); chunked
+# 54.2 / 56.2 vs SDPA 58.0 / 58.4 (BENCHMARKS.md, "Inference attention in the service").
+SERVICE_ATTENTION = "varlen"
 
 
 def load_predictor(model_dir: Path, settings: ServiceSettings) -> Any:
