@@ -26,13 +26,13 @@ def _batch():
     return ids, mask
 
 
-def _pair(model_dir, dtype=torch.float32):
-    """The same model twice in eval mode: SDPA, and the chunked kernel."""
+def _pair(model_dir, dtype=torch.float32, kernel="chunked"):
+    """The same model twice in eval mode: SDPA, and ``kernel`` (chunked or varlen)."""
     from transformers import AutoModelForSequenceClassification
 
     sdpa = AutoModelForSequenceClassification.from_pretrained(model_dir).eval().to(dtype)
     mine = AutoModelForSequenceClassification.from_pretrained(model_dir).eval().to(dtype)
-    assert inf_attention.use_kernel(mine, "chunked") == inf_attention.NAME
+    assert inf_attention.use_kernel(mine, kernel) == inf_attention.REGISTERED[kernel]
     assert sdpa.config._attn_implementation == "sdpa"
     return sdpa, mine
 
@@ -55,8 +55,9 @@ def test_same_logits_as_sdpa_in_fp32_over_several_chunks(tiny_bert, two_reviews_
     torch.testing.assert_close(c, d, atol=1e-5, rtol=1e-5)
 
 
-def test_padding_is_ignored_in_bf16(tiny_bert, two_reviews_a_chunk):
-    _, mine = _pair(tiny_bert, torch.bfloat16)
+@pytest.mark.parametrize("kernel", ["chunked", "varlen"])
+def test_padding_is_ignored_in_bf16(tiny_bert, two_reviews_a_chunk, kernel):
+    _, mine = _pair(tiny_bert, torch.bfloat16, kernel)
     ids, mask = _batch()
     other = ids.clone()
     other[0, 15:] = 1999  # different tokens where review 0 is padding
@@ -135,57 +136,24 @@ def test_use_kernel_switches_back_to_sdpa(tiny_bert):
     assert inf_attention.use_kernel(mine, "sdpa") == "sdpa"
 
 
-def _varlen_pair(model_dir, dtype=torch.float32):
-    from transformers import AutoModelForSequenceClassification
-
-    sdpa = AutoModelForSequenceClassification.from_pretrained(model_dir).eval().to(dtype)
-    mine = AutoModelForSequenceClassification.from_pretrained(model_dir).eval().to(dtype)
-    assert inf_attention.use_kernel(mine, "varlen") == inf_attention.VARLEN_NAME
-    return sdpa, mine
-
-
-def test_varlen_equals_sdpa_in_fp32_with_and_without_padding(tiny_bert):
-    sdpa, mine = _varlen_pair(tiny_bert)
-    ids, mask = _batch()  # reviews 0 and 3 right-padded
-    with torch.inference_mode():
-        torch.testing.assert_close(
-            mine(input_ids=ids, attention_mask=mask).logits,
-            sdpa(input_ids=ids, attention_mask=mask).logits,
-            atol=1e-5,
-            rtol=1e-5,
-        )
-        torch.testing.assert_close(mine(input_ids=ids).logits, sdpa(input_ids=ids).logits)
-
-
-def test_varlen_ignores_padding_tokens_in_bf16(tiny_bert):
-    _, mine = _varlen_pair(tiny_bert, torch.bfloat16)
-    ids, mask = _batch()
-    other = ids.clone()
-    other[0, 15:] = 1999  # different tokens where review 0 is padding
-    with torch.inference_mode():
-        b = mine(input_ids=ids, attention_mask=mask).logits.float()
-        c = mine(input_ids=other, attention_mask=mask).logits.float()
-    torch.testing.assert_close(c[0], b[0], atol=0, rtol=0)
-
-
-def test_varlen_falls_back_to_the_mask_when_it_is_not_right_padding(tiny_bert, monkeypatch):
-    """Left padding is not a prefix: the whole batch runs masked SDPA, and still equals it."""
-    sdpa, mine = _varlen_pair(tiny_bert)
-    ids, mask = _batch()
-    left = mask.flip(1)  # padding first
-    calls = []
+@pytest.mark.parametrize("padding", ["right", "left"])
+def test_varlen_equals_sdpa_in_fp32(tiny_bert, monkeypatch, padding):
+    """Right padding: each review over its own tokens; left padding is not a prefix, so the
+    whole batch runs masked SDPA. Either way the logits equal SDPA's, with and without a mask."""
+    sdpa, mine = _pair(tiny_bert, kernel="varlen")
+    ids, mask = _batch()  # reviews 0 and 3 padded
+    if padding == "left":
+        mask = mask.flip(1)
+    seen = []
     real = inf_attention._prefix_lengths
     monkeypatch.setattr(
-        inf_attention, "_prefix_lengths", lambda *a: calls.append(real(*a)) or calls[-1]
+        inf_attention, "_prefix_lengths", lambda *a: seen.append(real(*a)) or seen[-1]
     )
     with torch.inference_mode():
-        torch.testing.assert_close(
-            mine(input_ids=ids, attention_mask=left).logits,
-            sdpa(input_ids=ids, attention_mask=left).logits,
-            atol=1e-5,
-            rtol=1e-5,
-        )
-    assert calls and all(c is None for c in calls)
+        a, b = (m(input_ids=ids, attention_mask=mask).logits for m in (mine, sdpa))
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(mine(input_ids=ids).logits, sdpa(input_ids=ids).logits)
+    assert (seen[0] is None) == (padding == "left")
 
 
 def test_prefix_lengths():
@@ -196,3 +164,10 @@ def test_prefix_lengths():
     assert inf_attention._prefix_lengths(add, 3, 4) == [3, 4, 1]
     assert inf_attention._prefix_lengths(add.flip(-1), 3, 4) is None  # left padding
     assert inf_attention._prefix_lengths(None, 2, 4) == [4, 4]
+
+
+def test_saved_model_does_not_carry_the_kernel(tiny_bert, tmp_path):
+    _, mine = _pair(tiny_bert)
+    mine.save_pretrained(tmp_path / "saved")
+    config = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert inf_attention.NAME not in json.dumps(config)
