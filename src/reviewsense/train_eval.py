@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 from reviewsense import rundir
+from reviewsense.inference.predictor import BATCH_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class PredictorEval:
     """
 
     def __init__(self, texts, labels, order, tokenizer, settings: rundir.ModelSettings,
-                 precision: str, batch_size: int = 32) -> None:  # fmt: skip
+                 precision: str, batch_size: int = BATCH_SIZE) -> None:  # fmt: skip
         self.texts = list(texts)
         self.labels = np.asarray(labels, dtype=np.int64)
         self.order = np.asarray(order, dtype=np.int64)
@@ -112,9 +113,9 @@ def with_predictor_eval(trainer_cls):
             p = np.clip(pe.probs(self.model, self.state.global_step), 1e-12, 1 - 1e-12)
             logits = np.log(np.stack([1 - p, p], axis=1))  # softmax of these is (1-p, p)
             metrics = dict(self.compute_metrics(EvalPrediction(logits, pe.labels)))
-            # the Trainer's loss is the mean cross-entropy: the validation log loss
-            y = pe.labels
-            metrics["loss"] = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+            # the Trainer's loss is the mean cross-entropy: the log loss compute_metrics
+            # (EvalRecorder -> metrics.binary_metrics) already has
+            metrics["loss"] = metrics["log_loss"]
             metrics = {
                 f"{metric_key_prefix}_{k}": v for k, v in denumpify_detensorize(metrics).items()
             }

@@ -31,7 +31,6 @@ VARLEN_NAME = "reviewsense_varlen"
 # "auto" = "chunked" for bf16 on a CPU with avx512_bf16 and no AMX (:func:`choose_kernel`),
 # else "sdpa". "varlen": :func:`varlen_attention`, the service's (``service.state``).
 KERNELS = ("auto", "sdpa", "chunked", "varlen")
-REGISTERED = {"chunked": NAME, "varlen": VARLEN_NAME}  # kernel -> AttentionInterface key
 # Scores (batch x heads x tokens x tokens) computed at once: one MiniLM review at 256 tokens
 # (1.5 MB in bf16), four at 128. Budgets of 2, 4 and 8 such reviews measured the same or slower.
 CHUNK_SCORES = 12 * 256 * 256
@@ -98,7 +97,6 @@ def varlen_attention(module, query, key, value, attention_mask, scaling=None, **
 
     Args/returns: as :func:`chunked_attention`.
     """
-    import torch
     from torch.nn.functional import scaled_dot_product_attention as sdpa
 
     batch, heads, tokens, head_dim = query.shape
@@ -107,11 +105,15 @@ def varlen_attention(module, query, key, value, attention_mask, scaling=None, **
         out = sdpa(query, key, value, attn_mask=attention_mask, scale=scaling)  # (b, h, t, d)
         return out.transpose(1, 2), None
     out = query.new_zeros(batch, tokens, heads, head_dim)  # padding rows stay 0
-    with torch.autocast(query.device.type, enabled=False):
-        for i, n in enumerate(lengths):
-            q, k, v = (x[i : i + 1, :, :n] for x in (query, key, value))  # (1, h, n, d)
-            out[i, :n] = sdpa(q, k, v, scale=scaling)[0].transpose(0, 1)
+    for i, n in enumerate(lengths):
+        q, k, v = (x[i : i + 1, :, :n] for x in (query, key, value))  # (1, h, n, d)
+        out[i, :n] = sdpa(q, k, v, scale=scaling)[0].transpose(0, 1)
     return out, None
+
+
+# Our kernels: name -> (key under transformers' AttentionInterface, function).
+IMPLEMENTATIONS = {"chunked": (NAME, chunked_attention), "varlen": (VARLEN_NAME, varlen_attention)}
+REGISTERED = {kernel: key for kernel, (key, _) in IMPLEMENTATIONS.items()}
 
 
 def choose_kernel(requested: str, precision: str, device: str, compiled: bool = False) -> str:
@@ -145,10 +147,8 @@ def use_kernel(model, kernel: str) -> str:
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
 
-    name = REGISTERED[kernel]
-    AttentionInterface.register(
-        name, {"chunked": chunked_attention, "varlen": varlen_attention}[kernel]
-    )
+    name, function = IMPLEMENTATIONS[kernel]
+    AttentionInterface.register(name, function)
     ALL_MASK_ATTENTION_FUNCTIONS.register(name, eager_mask)  # additive float masks
     if not model._can_set_attn_implementation():
         log.debug("%s cannot switch its attention kernel", type(model).__name__)
