@@ -12,7 +12,7 @@ from reviewsense.errors import ModelError
 from reviewsense.inference import Predictor
 from reviewsense.inference import export as export_mod
 from reviewsense.inference.export import REPORT_FILE, TOLERANCES, Tolerance, compare, export_onnx
-from reviewsense.runtime import bf16_path
+from reviewsense.runtime import cpu_has_fast_bf16
 
 TEXTS = ["Loved it.", "Hated it.", "An uneven film with a great final act. " * 20, "meh"]
 
@@ -111,8 +111,8 @@ def test_openvino_round_trip(tiny_bert, tmp_path):
     report = export_onnx(tiny_bert, out, fmt="openvino", verify_texts=TEXTS * 5)
     assert report.passed and report.format == "openvino" and report.n_samples == 20
     auto = Predictor.from_pretrained(out)  # auto: the folder's own format
-    # bf16 hint only where the CPU has AMX tiles (backends.load_runner), else f32
-    expected = "bf16" if bf16_path() == "amx" else "fp32"
+    # bf16 hint where the CPU is fast at bf16, AMX or avx512_bf16 (backends.load_runner)
+    expected = "bf16" if cpu_has_fast_bf16() else "fp32"
     assert (auto.backend, auto.precision) == ("openvino", expected)
     p = Predictor.from_pretrained(out, precision="fp32")
     assert (p.backend, p.precision) == ("openvino", "fp32")
@@ -152,3 +152,26 @@ def test_static_int8_is_calibrated_and_verified(minilm, tmp_path, imdb_sample):
     assert report.n_samples == 60 and report.onnx_mb < report.source_mb / 2
     p = Predictor.from_pretrained(out)
     assert (p.backend, p.precision) == ("onnx", "int8")
+
+
+def test_openvino_export_checks_the_bf16_hint_auto_runs(tiny_bert, tmp_path, caplog):
+    """Where this CPU is fast at bf16, `auto` runs an OpenVINO folder under the bf16 hint, so
+    the export checks that path too; a failed check makes `auto` run f32."""
+    pytest.importorskip("openvino")
+    if not cpu_has_fast_bf16():
+        pytest.skip("no fast bf16 on this CPU: the check is not run and auto is f32")
+    out = tmp_path / "ov"
+    report = export_onnx(tiny_bert, out, fmt="openvino", verify_texts=TEXTS * 5)
+    check = report.bf16_verification
+    assert check["passed"] and check["n_samples"] == 20 and check["failures"] == []
+    config_path = out / rundir.MODEL_CONFIG
+    config = json.loads(config_path.read_text())
+    assert config["reviewsense_export"]["bf16_verification"] == check
+    assert json.loads((out / REPORT_FILE).read_text())["bf16_verification"] == check
+    assert Predictor.from_pretrained(out).precision == "bf16"
+    # the same folder with a failed check on record: auto falls back to f32 and says why
+    config["reviewsense_export"]["bf16_verification"] = {"passed": False, "failures": ["x"]}
+    config_path.write_text(json.dumps(config))
+    assert Predictor.from_pretrained(out).precision == "fp32"
+    assert "OpenVINO bf16 failed its verification" in caplog.text
+    assert Predictor.from_pretrained(out, precision="bf16").precision == "bf16"  # explicit

@@ -9,7 +9,7 @@ Folder formats:
 - a Hugging Face model folder (``model.safetensors``): ``torch`` (fp32 or bf16);
 - ``reviewsense export --format onnx``: ``model.onnx`` (fp32 or int8), ONNX Runtime;
 - ``reviewsense export --format openvino``: ``openvino_model.xml/.bin``, OpenVINO (no torch at
-  run time); bf16 is an inference hint honoured where the CPU has AMX.
+  run time); bf16 is an inference hint, taken by "auto" where the CPU has AMX or avx512_bf16.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from reviewsense.errors import ModelError
 from reviewsense.inference.attention import KERNELS as ATTENTION_KERNELS
 from reviewsense.inference.attention import choose_kernel, use_kernel
 from reviewsense.inference.fused import LINEARS, choose_linear, use_linear
-from reviewsense.runtime import bf16_path, default_device, resolve_precision
+from reviewsense.runtime import cpu_has_fast_bf16, default_device, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,13 @@ def onnx_runner(model_dir: Path, num_threads: int | None, static_int8: bool = Fa
 
 
 def openvino_runner(model_dir: Path, num_threads: int | None, precision: str) -> Runner:
-    """OpenVINO CPU plugin; ``precision`` "bf16" sets the inference precision hint."""
+    """OpenVINO CPU plugin; ``precision`` "bf16" sets the inference precision hint.
+
+    One request at a time with every thread on it. Tried and dropped (AMD EPYC, 2 threads):
+    two streams of one thread each on half batches, +4% reviews/s, but one benchmark round in
+    ten gave wrong P(positive) for 16 of 1,000 reviews that no rerun reproduced; a speed-up
+    that cannot be trusted to be right is not kept (BENCHMARKS.md, "OpenVINO bf16 on AMD").
+    """
     try:
         import openvino as ov
     except ImportError:
@@ -265,9 +271,18 @@ def load_runner(
         precision = "int8" if quantize else "fp32"
         runner = onnx_runner(model_dir, num_threads, static_int8=quantize == "int8-static")
         return runner, backend, precision
-    # OpenVINO: bf16 pays off with AMX tiles; on avx512_bf16 the plugin's f32 path is kept.
+    # OpenVINO: bf16 wherever torch would take it (AMX or avx512_bf16: 1.8x its f32 path on an
+    # AMD EPYC without AMX, results/inference/openvino-amd/).
     if precision == "auto":
-        precision = "bf16" if bf16_path() == "amx" else "fp32"
+        precision = "bf16" if cpu_has_fast_bf16() else "fp32"
+        check = export_record(config).get("bf16_verification")
+        if precision == "bf16" and check and not check.get("passed"):
+            log.warning(
+                "%s: OpenVINO bf16 failed its verification against PyTorch fp32 (%s); running f32",
+                source,
+                "; ".join(check.get("failures", [])),
+            )
+            precision = "fp32"
     return openvino_runner(model_dir, num_threads, precision), backend, precision
 
 

@@ -19,7 +19,9 @@ Steps (:func:`export_onnx`):
    reviews when the data is there, or ``--verify-file``): ``export_report.json`` with label
    agreement and max / p99 / mean |Δp|; :class:`ModelError` when outside the tolerance
    (:data:`.verify.TOLERANCES`) or when label agreement is below ``--min-agreement``
-   (default 0.99).
+   (default 0.99). An OpenVINO export on a CPU that is fast at bf16 (AMX or avx512_bf16) is
+   then checked under the bf16 hint too, which ``auto`` runs there: the record goes to the
+   report and the export record (``bf16_verification``); where it fails, ``auto`` runs f32.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from reviewsense.inference.verify import (
     default_texts,
     verify_predictor,
 )
+from reviewsense.runtime import cpu_has_fast_bf16
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,9 @@ class ExportReport:
     format: str = "onnx"  # onnx | openvino
     verify_source: str = ""  # which reviews the verification ran on
     min_agreement: float = MIN_AGREEMENT
+    # OpenVINO where this CPU is fast at bf16: the bf16 hint checked the same way (bf16 limits);
+    # also in the folder's export record, where a failure makes `auto` run f32. None: not run.
+    bf16_verification: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -325,6 +331,10 @@ def export_onnx(
         num_threads=num_threads,
     )
     metrics, failures = verify_predictor(src, cand, texts, precision, min_agreement, num_threads)
+    bf16_check = None
+    if fmt == "openvino" and not failures and cpu_has_fast_bf16():
+        bf16_check = _check_openvino_bf16(src, out, texts, min_agreement, num_threads)
+        _write_folder(src, out, {**record, "bf16_verification": bf16_check})
     weights = out / (ONNX_FILE if fmt == "onnx" else OPENVINO_FILE.replace(".xml", ".bin"))
     report = ExportReport(
         source=str(src),
@@ -344,11 +354,30 @@ def export_onnx(
         format=fmt,
         verify_source=texts_source,
         min_agreement=min_agreement,
+        bf16_verification=bf16_check,
         **metrics,
     )
     (out / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     _refuse_if_failed(out, precision, failures)
     return report
+
+
+def _check_openvino_bf16(
+    src: Path, out: Path, texts: list[str], min_agreement: float, num_threads: int | None
+) -> dict:
+    """The OpenVINO folder under the bf16 hint vs PyTorch fp32 (``TOLERANCES["bf16"]``): what
+    ``auto`` runs on this CPU (``backends.load_runner``), so it is checked like the torch bf16
+    path (``verify.record_bf16_check``). Returns the record (metrics, passed, failures)."""
+    cand = Predictor.from_pretrained(
+        out, backend="openvino", precision="bf16", num_threads=num_threads
+    )
+    metrics, failures = verify_predictor(src, cand, texts, "bf16", min_agreement, num_threads)
+    log.info(
+        "OpenVINO bf16 vs PyTorch fp32 on %d reviews: agreement %.4f, p99 |dp| %.3g%s",
+        len(texts), metrics["label_agreement"], metrics["p99_abs_diff"],
+        f" — FAILED ({'; '.join(failures)}): `auto` runs f32" if failures else "",
+    )  # fmt: skip
+    return {"passed": not failures, "failures": failures, **metrics}
 
 
 def _refuse_if_failed(out: Path, precision: str, failures: list[str]) -> None:
