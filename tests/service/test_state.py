@@ -66,3 +66,23 @@ def test_the_service_runs_varlen_attention_whatever_the_cpu(
     caplog.set_level("INFO", logger="reviewsense.inference.backends")
     load_predictor(model_with_threshold, ServiceSettings())
     assert "attention kernel: reviewsense_varlen (varlen)" in caplog.text
+
+
+def test_serving_pytorch_weights_on_a_cpu_points_to_the_openvino_export(
+    model_with_threshold, tmp_path, caplog
+):
+    """A PyTorch folder on a CPU gets a log line naming the export command; an exported
+    folder does not."""
+    from reviewsense.service.state import load_predictor
+
+    caplog.set_level("INFO", logger="reviewsense.service.state")
+    load_predictor(model_with_threshold, ServiceSettings())
+    assert f"reviewsense export {model_with_threshold} --format openvino" in caplog.text
+    pytest.importorskip("openvino")  # optional runtime, not one of our modules
+    from reviewsense.inference.export import export_onnx
+
+    exported = tmp_path / "ov"
+    export_onnx(model_with_threshold, exported, fmt="openvino", verify_texts=["good", "bad"] * 5)
+    caplog.clear()
+    predictor = load_predictor(exported, ServiceSettings())
+    assert predictor.backend == "openvino" and "--format openvino" not in caplog.text

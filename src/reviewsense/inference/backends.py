@@ -272,18 +272,26 @@ def load_runner(
         runner = onnx_runner(model_dir, num_threads, static_int8=quantize == "int8-static")
         return runner, backend, precision
     # OpenVINO: bf16 wherever torch would take it (AMX or avx512_bf16: 1.8x its f32 path on an
-    # AMD EPYC without AMX, results/inference/openvino-amd/).
-    if precision == "auto":
-        precision = "bf16" if cpu_has_fast_bf16() else "fp32"
-        check = export_record(config).get("bf16_verification")
-        if precision == "bf16" and check and not check.get("passed"):
-            log.warning(
-                "%s: OpenVINO bf16 failed its verification against PyTorch fp32 (%s); running f32",
-                source,
-                "; ".join(check.get("failures", [])),
-            )
-            precision = "fp32"
+    # AMD EPYC without AMX, results/inference/openvino-amd/) unless its export's check failed.
+    precision = _openvino_precision(precision, config, source)
     return openvino_runner(model_dir, num_threads, precision), backend, precision
+
+
+def _openvino_precision(precision: str, config: dict, source: str) -> str:
+    """ "auto": bf16 where this CPU is fast at it, unless the export's bf16 check failed."""
+    if precision != "auto":
+        return precision
+    check = export_record(config).get("bf16_verification")
+    if not cpu_has_fast_bf16():
+        return "fp32"
+    if check and not check.get("passed"):
+        log.warning(
+            "%s: OpenVINO bf16 failed its verification against PyTorch fp32 (%s); running f32",
+            source,
+            "; ".join(check.get("failures", [])),
+        )
+        return "fp32"
+    return "bf16"
 
 
 def label_indices(config: dict, path: Path) -> tuple[int, int]:

@@ -332,9 +332,8 @@ def export_onnx(
     )
     metrics, failures = verify_predictor(src, cand, texts, precision, min_agreement, num_threads)
     bf16_check = None
-    if fmt == "openvino" and not failures and cpu_has_fast_bf16():
-        bf16_check = _check_openvino_bf16(src, out, texts, min_agreement, num_threads)
-        _write_folder(src, out, {**record, "bf16_verification": bf16_check})
+    if fmt == "openvino" and not failures:
+        bf16_check = _check_openvino_bf16(src, out, record, texts, min_agreement, num_threads)
     weights = out / (ONNX_FILE if fmt == "onnx" else OPENVINO_FILE.replace(".xml", ".bin"))
     report = ExportReport(
         source=str(src),
@@ -363,11 +362,19 @@ def export_onnx(
 
 
 def _check_openvino_bf16(
-    src: Path, out: Path, texts: list[str], min_agreement: float, num_threads: int | None
-) -> dict:
-    """The OpenVINO folder under the bf16 hint vs PyTorch fp32 (``TOLERANCES["bf16"]``): what
-    ``auto`` runs on this CPU (``backends.load_runner``), so it is checked like the torch bf16
-    path (``verify.record_bf16_check``). Returns the record (metrics, passed, failures)."""
+    src: Path,
+    out: Path,
+    record: dict,
+    texts: list[str],
+    min_agreement: float,
+    num_threads: int | None,
+) -> dict | None:
+    """Where this CPU is fast at bf16, the OpenVINO folder under the bf16 hint vs PyTorch fp32
+    (``TOLERANCES["bf16"]``): what ``auto`` runs here (``backends.load_runner``), so it is
+    checked like the torch bf16 path (``verify.record_bf16_check``). The record (metrics,
+    passed, failures) is added to the folder's export record and returned; None: not run."""
+    if not cpu_has_fast_bf16():
+        return None
     cand = Predictor.from_pretrained(
         out, backend="openvino", precision="bf16", num_threads=num_threads
     )
@@ -377,7 +384,9 @@ def _check_openvino_bf16(
         len(texts), metrics["label_agreement"], metrics["p99_abs_diff"],
         f" — FAILED ({'; '.join(failures)}): `auto` runs f32" if failures else "",
     )  # fmt: skip
-    return {"passed": not failures, "failures": failures, **metrics}
+    check = {"passed": not failures, "failures": failures, **metrics}
+    _write_folder(src, out, {**record, "bf16_verification": check})
+    return check
 
 
 def _refuse_if_failed(out: Path, precision: str, failures: list[str]) -> None:

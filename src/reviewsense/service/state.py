@@ -170,10 +170,26 @@ def load_predictor(model_dir: Path, settings: ServiceSettings) -> Any:
     if settings.inference_process:
         from reviewsense.inference.process import ProcessPredictor
 
-        return ProcessPredictor(model_dir, **kwargs)
-    from reviewsense.inference.predictor import Predictor
+        predictor = ProcessPredictor(model_dir, **kwargs)
+    else:
+        from reviewsense.inference.predictor import Predictor
 
-    return Predictor.from_pretrained(model_dir, **kwargs)
+        predictor = Predictor.from_pretrained(model_dir, **kwargs)
+    _suggest_export(predictor, model_dir)
+    return predictor
+
+
+def _suggest_export(predictor: Any, model_dir: Path) -> None:
+    """Say so when a CPU serves PyTorch weights: the OpenVINO export served 1.5x the reviews/s
+    of the same PyTorch folder side by side, with AMX and without (docs/SERVICE.md)."""
+    from reviewsense.runtime import default_device
+
+    if predictor.backend == "torch" and default_device() == "cpu":
+        log.info(
+            "PyTorch weights on a CPU: their OpenVINO export (`reviewsense export %s --format "
+            "openvino --output DIR`, then give DIR) served 1.5x the reviews/s (docs/SERVICE.md)",
+            model_dir,
+        )
 
 
 def close_predictor(state: ServiceState) -> None:
