@@ -63,7 +63,7 @@ VARIANTS = (
     "torch-fp32-unfused",
 )
 DEFAULT_VARIANTS = ("pipeline", "pipeline-bf16", "torch-fp32", "torch-bf16", "onnx-fp32")
-DEFAULT_VARIANTS += ("onnx-int8", "openvino-fp32")
+DEFAULT_VARIANTS += ("onnx-int8", "openvino-fp32", "openvino-bf16")
 ROOT = Path(__file__).resolve().parents[1]
 
 
