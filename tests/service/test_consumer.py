@@ -161,6 +161,7 @@ def test_sigkill_mid_batch_then_reclaim_stores_every_event_exactly_once(
         pipe.xadd("reviews", review(i))
     pipe.execute()
     a = start_consumer(tiny_model_dir, redis_url, sqlite_url, "a")
+    procs = [a]
     try:
         # Kill only while "a" holds a batch it has read but not acknowledged.
         deadline = time.monotonic() + 120
@@ -183,19 +184,28 @@ def test_sigkill_mid_batch_then_reclaim_stores_every_event_exactly_once(
         c = start_consumer(
             tiny_model_dir, redis_url, sqlite_url, "c", *extra, "--stats-json", str(stats_c)
         )
-        for p in (b, c):
-            assert p.wait(180) == 0, p.stderr.read().decode()[-2000:]
+        procs += [b, c]
+        for p in (b, c):  # communicate drains stderr: a full pipe cannot stall the consumer
+            _, err = p.communicate(timeout=180)
+            assert p.returncode == 0, err.decode()[-2000:]
     finally:
-        for p in (a,):
+        for p in procs:
             if p.poll() is None:
                 p.kill()
     assert left_pending > 0  # the kill really happened mid-batch
     sb, sc = json.loads(stats_b.read_text()), json.loads(stats_c.read_text())
     assert sb["read"] > 0 and sc["read"] > 0  # the group shared the work
     counts = rows(sqlite_url, "SELECT event_key, count(*) FROM reviews GROUP BY event_key")
-    assert len(counts) == n, f"{n - len(counts)} events missing"
-    assert max(cnt for _, cnt in counts) == 1
-    assert r.xpending("reviews", "reviewsense")["pending"] == 0
+    # enough on failure to tell a lost event from a dead-lettered or still-pending one
+    # (this test failed once in a full local run and has not been reproduced since)
+    state = (
+        f"b {sb}, c {sc}, left pending by a {left_pending}, "
+        f"dead letters {r.xlen('reviews-dead') if r.exists('reviews-dead') else 0}, "
+        f"pending now {r.xpending('reviews', 'reviewsense')['pending']}"
+    )
+    assert len(counts) == n, f"{n - len(counts)} events missing; {state}"
+    assert max(cnt for _, cnt in counts) == 1, state
+    assert r.xpending("reviews", "reviewsense")["pending"] == 0, state
 
 
 class PoisonPredictor:
