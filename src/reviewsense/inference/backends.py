@@ -251,12 +251,7 @@ def load_runner(
             device = default_device()
         requested, precision = precision, resolve_precision(precision, device)
         check = rundir.ModelSettings.from_dict(config.get(rundir.SETTINGS_KEY)).bf16_verification
-        if requested == "auto" and precision == "bf16" and check.get("passed") is False:
-            log.warning(
-                "%s: bf16 failed its verification against fp32 (%s); running fp32",
-                source,
-                "; ".join(check.get("failures", [])),
-            )
+        if requested == "auto" and precision == "bf16" and _bf16_refused(check, source, "bf16"):
             precision = "fp32"
         runner = torch_runner(
             model_dir, precision, device, compile=compile, attention=attention, linear=linear
@@ -281,17 +276,26 @@ def _openvino_precision(precision: str, config: dict, source: str) -> str:
     """ "auto": bf16 where this CPU is fast at it, unless the export's bf16 check failed."""
     if precision != "auto":
         return precision
-    check = export_record(config).get("bf16_verification")
     if not cpu_has_fast_bf16():
         return "fp32"
-    if check and not check.get("passed"):
-        log.warning(
-            "%s: OpenVINO bf16 failed its verification against PyTorch fp32 (%s); running f32",
-            source,
-            "; ".join(check.get("failures", [])),
-        )
-        return "fp32"
-    return "bf16"
+    check = export_record(config).get("bf16_verification")
+    return "fp32" if _bf16_refused(check, source, "OpenVINO bf16") else "bf16"
+
+
+def _bf16_refused(check: dict | None, source: str, path: str) -> bool:
+    """Whether the bf16 check recorded for ``path`` failed (then ``auto`` runs fp32); says why.
+
+    One rule for both records: the torch folder's ``bf16_verification`` (written by ``train``)
+    and an OpenVINO export's (written by ``export``)."""
+    if not check or check.get("passed") is not False:
+        return False
+    log.warning(
+        "%s: %s failed its verification against PyTorch fp32 (%s); running fp32",
+        source,
+        path,
+        "; ".join(check.get("failures", [])),
+    )
+    return True
 
 
 def label_indices(config: dict, path: Path) -> tuple[int, int]:

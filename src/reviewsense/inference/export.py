@@ -53,6 +53,7 @@ from reviewsense.inference.verify import (
     Tolerance,
     compare,
     default_texts,
+    torch_probs,
     verify_predictor,
 )
 from reviewsense.runtime import cpu_has_fast_bf16
@@ -199,12 +200,17 @@ def _write_folder(model_dir: Path, out: Path, record: dict) -> None:
     """config.json (+ export record) and tokenizer files next to model.onnx."""
     from transformers import AutoTokenizer
 
+    _write_config(model_dir, out, record)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
+
+
+def _write_config(model_dir: Path, out: Path, record: dict) -> None:
+    """The source's config.json with ``record`` as its export record, into ``out``."""
     cfg = json.loads((model_dir / rundir.MODEL_CONFIG).read_text(encoding="utf-8"))
     cfg[EXPORT_KEY] = record
     (out / rundir.MODEL_CONFIG).write_text(
         json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
-    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
 
 
 def _to_openvino(raw: Path, out: Path) -> str:
@@ -323,17 +329,9 @@ def export_onnx(
     _write_folder(src, out, record)
     export_s = time.perf_counter() - t0
 
-    # The candidate in fp32 (OpenVINO: f32 hint) so the check is of the conversion itself.
-    cand = Predictor.from_pretrained(
-        out,
-        backend=fmt,
-        precision="fp32" if fmt == "openvino" else "auto",
-        num_threads=num_threads,
+    metrics, failures, cand, bf16_check = _verify(
+        src, out, record, texts, precision, min_agreement, num_threads
     )
-    metrics, failures = verify_predictor(src, cand, texts, precision, min_agreement, num_threads)
-    bf16_check = None
-    if fmt == "openvino" and not failures:
-        bf16_check = _check_openvino_bf16(src, out, record, texts, min_agreement, num_threads)
     weights = out / (ONNX_FILE if fmt == "onnx" else OPENVINO_FILE.replace(".xml", ".bin"))
     report = ExportReport(
         source=str(src),
@@ -361,31 +359,68 @@ def export_onnx(
     return report
 
 
+def _verify(
+    src: Path,
+    out: Path,
+    record: dict,
+    texts: list[str],
+    precision: str,
+    min_agreement: float,
+    num_threads: int | None,
+) -> tuple[dict, list[str], Predictor, dict | None]:
+    """Step 4: the exported folder vs PyTorch fp32 on ``texts``, fp32 reference scored once.
+
+    Returns (metrics, failures, the candidate Predictor, the OpenVINO bf16 record or None).
+    """
+    fmt = record["format"]
+    # The candidate in fp32 (OpenVINO: f32 hint) so the check is of the conversion itself.
+    cand = Predictor.from_pretrained(
+        out,
+        backend=fmt,
+        precision="fp32" if fmt == "openvino" else "auto",
+        num_threads=num_threads,
+    )
+    p_ref = torch_probs(src, "fp32", texts, num_threads)  # the reference of every check
+    metrics, failures = verify_predictor(
+        src, cand, texts, precision, min_agreement, num_threads, p_ref=p_ref
+    )
+    bf16_check = None
+    if fmt == "openvino" and not failures:
+        bf16_check = _check_openvino_bf16(
+            src, out, record, texts, p_ref, min_agreement, num_threads
+        )
+    return metrics, failures, cand, bf16_check
+
+
 def _check_openvino_bf16(
     src: Path,
     out: Path,
     record: dict,
     texts: list[str],
+    p_ref: list[float],
     min_agreement: float,
     num_threads: int | None,
 ) -> dict | None:
     """Where this CPU is fast at bf16, the OpenVINO folder under the bf16 hint vs PyTorch fp32
     (``TOLERANCES["bf16"]``): what ``auto`` runs here (``backends.load_runner``), so it is
     checked like the torch bf16 path (``verify.record_bf16_check``). The record (metrics,
-    passed, failures) is added to the folder's export record and returned; None: not run."""
+    passed, failures) is added to the folder's config.json and returned; None: not run.
+    ``p_ref``: PyTorch fp32 P(positive) of ``texts`` (computed once by :func:`export_onnx`)."""
     if not cpu_has_fast_bf16():
         return None
     cand = Predictor.from_pretrained(
         out, backend="openvino", precision="bf16", num_threads=num_threads
     )
-    metrics, failures = verify_predictor(src, cand, texts, "bf16", min_agreement, num_threads)
+    metrics, failures = verify_predictor(
+        src, cand, texts, "bf16", min_agreement, num_threads, p_ref=p_ref
+    )
     log.info(
         "OpenVINO bf16 vs PyTorch fp32 on %d reviews: agreement %.4f, p99 |dp| %.3g%s",
         len(texts), metrics["label_agreement"], metrics["p99_abs_diff"],
         f" — FAILED ({'; '.join(failures)}): `auto` runs f32" if failures else "",
     )  # fmt: skip
     check = {"passed": not failures, "failures": failures, **metrics}
-    _write_folder(src, out, {**record, "bf16_verification": check})
+    _write_config(src, out, {**record, "bf16_verification": check})
     return check
 
 

@@ -161,13 +161,17 @@ def verify_predictor(
     precision: str,
     min_agreement: float = MIN_AGREEMENT,
     num_threads: int | None = None,
+    p_ref: Sequence[float] | None = None,
 ) -> tuple[dict, list[str]]:
     """Score ``texts`` with PyTorch fp32 on ``model_dir`` and with ``candidate`` (a Predictor).
+
+    ``p_ref``: the PyTorch fp32 P(positive) of ``texts`` when already computed (saves a pass).
 
     Returns:
         (:func:`compare` metrics, failures) under ``TOLERANCES[precision]``.
     """
-    p_ref = torch_probs(model_dir, "fp32", texts, num_threads)
+    if p_ref is None:
+        p_ref = torch_probs(model_dir, "fp32", texts, num_threads)
     p_cand = [p.prob_positive for p in candidate.predict(texts)]
     return compare(p_ref, p_cand, TOLERANCES[precision], min_agreement)
 
