@@ -2,15 +2,20 @@
 
 Starts the real server (`python -m reviewsense serve`) on a free loopback port for each
 database (SQLite file; a throwaway PostgreSQL cluster with fsync on, from tests/service/pg.py),
-then runs N concurrent clients (asyncio + httpx, one process) that each POST one review at a
-time to /v1/reviews for --duration seconds after a warm-up. Every review is stored, predicted
-and committed before its response; the client and server share the machine's cores.
+then runs N concurrent clients (asyncio, one process, one keep-alive connection each) that each
+POST one review at a time to /v1/reviews for --duration seconds after a warm-up. Every review
+is stored, predicted and committed before its response; the client and server share the
+machine's cores, so the default client is the lean one of keepalive_http.py (0.02 of a core at
+160 requests/s, where httpx took 0.17: CPU the server would not have had; --client httpx
+measures with httpx).
 
 Texts: --texts imdb (default) sends real IMDb test reviews (a fixed sample, seed 0; ~230
 tokens each before truncation); --texts synthetic sends short generated ones (--words). Before
 the server starts, the same model's offline ``Predictor.predict`` throughput on the same texts
 (same backend, threads and batch size as the server) is measured in this process, so each level
-can be read as a fraction of what the model alone does.
+can be read as a fraction of what the model alone does; after each level the same Predictor is
+timed again on calls of as many texts as the server's mean micro-batch, in arrival order
+(``offline_same_calls_reviews_per_s``): what the model alone does on the server's batch shape.
 
 Model: --model MODEL_DIR (e.g. runs/demo/model), or by default all-MiniLM-L6-v2's encoder with
 a random classification head saved to a temporary folder (same architecture and cost as the
@@ -22,7 +27,8 @@ Usage:
 
 ``--json`` writes a list with one object per (db, clients) level: ``db``, ``clients``,
 ``reviews_per_s``, ``p50_ms``, ``p99_ms``, ``status_codes``, ``offline_reviews_per_s`` (and
-``requests``, ``texts``, ``cpu``, ``bf16_path``, ``serve_flags``: the ``--extra`` flags; and
+``requests``, ``texts``, ``cpu``, ``bf16_path``, ``serve_flags``: the ``--extra`` flags,
+``client``, ``offline_calls_of``, ``offline_same_calls_reviews_per_s``; and
 where the CPU went during the measured window: ``server_cpu_cores`` (the server's process tree,
 model process included), ``client_cpu_cores`` (this load generator), ``machine_idle_share``;
 and from the server's /metrics: ``model_busy_share`` (share of the window the model ran),
@@ -44,6 +50,7 @@ import time
 from pathlib import Path
 
 import httpx
+from keepalive_http import KeepAliveClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "service"))
@@ -108,21 +115,28 @@ def imdb_texts(n: int, path: Path | None = None) -> list[str]:
     return pd.read_parquet(path, columns=["text"]).sample(n=n, random_state=0)["text"].tolist()
 
 
-def offline_throughput(model: Path, texts: list[str], threads: int | None, batch: int) -> float:
-    """Reviews/s of the model's Predictor alone on ``texts`` (one warm-up batch first), with
-    the allocator setting ``predict`` uses (``runtime.tune_allocator``)."""
+def offline_predictor(model: Path, threads: int | None, batch: int):
+    """The model's Predictor as the server loads it (backend, threads, batch size), with the
+    allocator setting ``predict`` uses (``runtime.tune_allocator``)."""
     from reviewsense.inference.predictor import Predictor
     from reviewsense.runtime import tune_allocator
 
     tune_allocator()
+    return Predictor.from_pretrained(model, num_threads=threads, batch_size=batch)
 
-    pred = Predictor.from_pretrained(model, num_threads=threads, batch_size=batch)
-    pred.predict(texts[:batch])
+
+def offline_throughput(pred, texts: list[str], calls_of: int | None = None) -> float:
+    """Reviews/s of ``pred`` alone on ``texts`` (one warm-up batch first): one ``predict``
+    over all of them (sorted by length into full batches), or with ``calls_of`` k, calls of
+    k texts in the order the clients send them, as the server's micro-batches are."""
+    pred.predict(texts[: pred.batch_size])
     t = time.perf_counter()
-    pred.predict(texts)
-    rate = len(texts) / (time.perf_counter() - t)
-    print(f"offline predict: {rate:.1f} reviews/s ({pred!r})", flush=True)
-    return rate
+    if calls_of is None:
+        pred.predict(texts)
+    else:
+        for i in range(0, len(texts), calls_of):
+            pred.predict(texts[i : i + calls_of])
+    return len(texts) / (time.perf_counter() - t)
 
 
 def cpu_snapshot(server_pid: int) -> dict[str, float]:
@@ -198,9 +212,17 @@ def server_use(a: dict[str, float], b: dict[str, float], wall: float) -> dict[st
 
 
 async def run_clients(
-    url: str, key: str, clients: int, duration: float, warmup: float, texts, server_pid: int
+    url: str,
+    key: str,
+    clients: int,
+    duration: float,
+    warmup: float,
+    texts,
+    server_pid: int,
+    client_kind: str = "lean",
 ):
-    """Closed loop: each client sends its next review as soon as the last one returns."""
+    """Closed loop: each client sends its next review as soon as the last one returns, on
+    its own keep-alive connection (``client_kind``: "lean" or "httpx", see --client)."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     t_start = time.perf_counter()
@@ -215,19 +237,30 @@ async def run_clients(
             snapshots.append(cpu_snapshot(server_pid))
             counters.append(await server_counters(http, url))
 
+    async def post_httpx(http: httpx.AsyncClient, body: dict) -> int:
+        r = await http.post(url + "/v1/reviews", json=body, headers={"X-API-Key": key})
+        return r.status_code
+
+    async def post_lean(conn: KeepAliveClient, body: dict) -> int:
+        status, _ = await conn.post_json("/v1/reviews", json.dumps(body).encode())
+        return status
+
     async def client(n: int, http: httpx.AsyncClient) -> None:
+        conn = KeepAliveClient(url, {"X-API-Key": key}) if lean else None
         i = n
-        while (now := time.perf_counter()) < t_end:
+        while time.perf_counter() < t_end:
             body = {"title_id": f"title-{i % 50}", "text": texts[i % len(texts)]}
             t0 = time.perf_counter()
-            r = await http.post(url + "/v1/reviews", json=body, headers={"X-API-Key": key})
+            status = await (post_lean(conn, body) if conn else post_httpx(http, body))
             t1 = time.perf_counter()
             if t0 >= t_measure and t1 <= t_end:
                 latencies.append(t1 - t0)
-                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                statuses[status] = statuses.get(status, 0) + 1
             i += clients
-            del now
+        if conn is not None:
+            await conn.close()
 
+    lean = client_kind == "lean"
     async with httpx.AsyncClient(timeout=30, limits=limits) as http:
         async with httpx.AsyncClient(timeout=30) as scrape:  # off the clients' connections
             await asyncio.gather(sample(scrape), *(client(n, http) for n in range(clients)))
@@ -265,6 +298,13 @@ def main() -> int:
     ap.add_argument(
         "--threads", type=int, help="server's and offline predict's threads (default: all cores)"
     )
+    ap.add_argument(
+        "--client",
+        choices=("lean", "httpx"),
+        default="lean",
+        help="the load generator's HTTP client: lean (keepalive_http.py, ~1/8 of the CPU "
+        "httpx takes per request, so less is taken from the server it measures) or httpx",
+    )
     ap.add_argument("--json", type=Path, help="write results here")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -283,7 +323,10 @@ def main() -> int:
 
     batch = ServiceSettings().batch_max_texts  # the server's per-call batch (same env)
     machine = {"cpu": cpu_model(), "bf16_path": bf16_path(), "serve_flags": args.extra}
-    offline = offline_throughput(model, texts[: args.offline_n], args.threads, batch)
+    machine["client"] = args.client
+    pred = offline_predictor(model, args.threads, batch)
+    offline = offline_throughput(pred, texts[: args.offline_n])
+    print(f"offline predict: {offline:.1f} reviews/s ({pred!r})", flush=True)
     results = []
     cluster = None
     try:
@@ -305,15 +348,31 @@ def main() -> int:
                 for c in (int(x) for x in args.clients.split(",")):
                     r = asyncio.run(
                         run_clients(
-                            srv.url, key, c, args.duration, args.warmup, texts, srv.proc.pid
+                            srv.url,
+                            key,
+                            c,
+                            args.duration,
+                            args.warmup,
+                            texts,
+                            srv.proc.pid,
+                            args.client,
                         )
                     )
                     r.update(db=db, offline_reviews_per_s=offline, texts=args.texts, **machine)
+                    # The same model alone on the server's batch shape: the batching's share
+                    # of the gap to offline, apart from the cores HTTP and the database take.
+                    k = max(1, round(r["mean_batch_texts"] or 1))
+                    r["offline_calls_of"] = k
+                    r["offline_same_calls_reviews_per_s"] = offline_throughput(
+                        pred, texts[: args.offline_n], calls_of=k
+                    )
                     results.append(r)
                     print(
                         f"{db:10s} clients={c:3d}  {r['reviews_per_s']:7.1f} reviews/s  "
                         f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
-                        f"{r['status_codes']}  ({r['reviews_per_s'] / offline:.0%} of offline; "
+                        f"{r['status_codes']}  ({r['reviews_per_s'] / offline:.0%} of offline, "
+                        f"{r['reviews_per_s'] / r['offline_same_calls_reviews_per_s']:.0%} of "
+                        f"offline in calls of {k}; "
                         f"cores: server {r['server_cpu_cores']:.2f}, clients "
                         f"{r['client_cpu_cores']:.2f}, idle {r['machine_idle_share']:.0%}; "
                         f"model busy {r['model_busy_share']:.0%}, "

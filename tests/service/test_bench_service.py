@@ -7,20 +7,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_bench_service_writes_the_json_contract(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("client, levels", [("lean", "1,2"), ("httpx", "2")])
+def test_bench_service_writes_the_json_contract(tiny_model_dir, tmp_path, client, levels):
     out = tmp_path / "bench.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_service.py"), "--model"]
-    cmd += [str(tiny_model_dir), "--db", "sqlite", "--clients", "1,2", "--duration", "1"]
+    cmd += [str(tiny_model_dir), "--db", "sqlite", "--clients", levels, "--duration", "1"]
+    cmd += ["--client", client]
     cmd += ["--warmup", "0.3", "--texts", "synthetic", "--offline-n", "16", "--threads", "1"]
     cmd += ["--json", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    levels = json.loads(out.read_text())
-    assert [lv["clients"] for lv in levels] == [1, 2]
+    levels_given, levels = levels, json.loads(out.read_text())
+    assert [lv["clients"] for lv in levels] == [int(c) for c in levels_given.split(",")]
     for lv in levels:
+        assert lv["client"] == client and lv["offline_same_calls_reviews_per_s"] > 0
+        assert lv["offline_calls_of"] == max(1, round(lv["mean_batch_texts"]))
         for key in ("db", "reviews_per_s", "p50_ms", "p99_ms", "offline_reviews_per_s", "cpu"):
             assert key in lv
         assert lv["db"] == "sqlite" and set(lv["status_codes"]) == {"201"}
