@@ -1,8 +1,8 @@
 """A lean HTTP/1.1 keep-alive client for load generators on the server's own machine.
 
 On a 2-core box the load generator and the server share the cores, so every CPU second the
-client spends is taken from the server it measures. httpx's AsyncClient costs ~1.3 ms of CPU
-per POST (measured: 0.18 of 2 cores at 135 requests/s, BENCHMARKS.md); this client writes the
+client spends is taken from the server it measures. httpx's AsyncClient costs ~1.2 ms of CPU
+per POST (measured: 0.16-0.17 of a core at ~140 requests/s, BENCHMARKS.md); this client writes the
 request bytes on one persistent connection and reads the answer by its Content-Length, a small
 fraction of that. It speaks plain HTTP/1.1 to the real server: the status line, the headers and
 the whole body are read for every request, and anything it does not handle (chunked bodies, a
@@ -25,9 +25,13 @@ class KeepAliveClient:
     Args:
         url: the server's base URL (``http://host:port``; https is not supported).
         headers: sent with every request (e.g. ``{"X-API-Key": key}``).
+        timeout_s: longest wait for an answer (then :class:`HTTPError`).
     """
 
-    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, url: str, headers: dict[str, str] | None = None, timeout_s: float = 30.0
+    ) -> None:
+        self.timeout_s = timeout_s
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"{url!r}: only http://host:port URLs are supported")
@@ -41,7 +45,8 @@ class KeepAliveClient:
         """POST ``body`` (already JSON-encoded) to ``path``; returns (status, response body).
 
         Raises:
-            HTTPError: the connection closed early or the answer has no Content-Length.
+            HTTPError: the connection closed early, no answer came within ``timeout_s``, or
+                the answer has no Content-Length.
         """
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
@@ -51,10 +56,15 @@ class KeepAliveClient:
         ).encode("latin-1") + body
         self._writer.write(request)
         try:
-            return await self._read_response()
+            return await asyncio.wait_for(self._read_response(), self.timeout_s)
         except (asyncio.IncompleteReadError, ConnectionError) as e:
             await self.close()
             raise HTTPError(f"connection to {self.host}:{self.port} broke: {e}") from None
+        except TimeoutError:
+            await self.close()
+            raise HTTPError(
+                f"no answer from {self.host}:{self.port} in {self.timeout_s:g} s"
+            ) from None
 
     async def _read_response(self) -> tuple[int, bytes]:
         assert self._reader is not None

@@ -88,6 +88,24 @@ def test_answers_it_cannot_read_are_errors(answer, message):
     asyncio.run(main())
 
 
+def test_a_server_that_never_answers_is_an_error():
+    async def main():
+        async def mute(reader, writer):
+            await reader.read(1 << 16)  # reads the request, never answers
+            await asyncio.sleep(5)
+
+        server = await asyncio.start_server(mute, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = KeepAliveClient(f"http://127.0.0.1:{port}", timeout_s=0.2)
+        try:
+            with pytest.raises(HTTPError, match="no answer"):
+                await client.post_json("/", b"{}")
+        finally:
+            server.close()
+
+    asyncio.run(main())
+
+
 def test_only_http_urls():
     with pytest.raises(ValueError, match="only http://"):
         KeepAliveClient("https://example.org")

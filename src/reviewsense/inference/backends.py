@@ -197,14 +197,14 @@ def openvino_runner(model_dir: Path, num_threads: int | None, precision: str) ->
 
 
 def _openvino_pinning(num_threads: int | None) -> bool:
-    """Whether OpenVINO may pin its threads to cores: only when they take every core this
-    process may run on. OpenVINO pins from the first core of the process's CPU mask, so
-    several processes with fewer threads each (Ray actors, ``--inference-workers``-style
-    pools, a ``--threads 1`` predict beside another) would all share the same cores.
-    Measured (AMD EPYC, 2 cores, the demo model's export): Ray scoring with 2 actors x 1
-    thread ran at 50.0 rows/s pinned vs 75.4 for 1 actor x 2 threads; two 1-thread
-    processes 108 vs 198 reviews/s unpinned. With all cores, pinning stays (OpenVINO's
-    default; the service ran 7-9% slower unpinned: results/inference/service-lean-client-amd/).
+    """Whether OpenVINO may pin its threads to cores: only when they take every core of the
+    machine. OpenVINO pins from the first core of the process's CPU mask, so several processes
+    with fewer threads each (Ray actors, process pools, a ``--threads 1`` predict beside
+    another) would all share the same cores. Measured (AMD EPYC, 2 cores, the demo model's
+    export, results/scale-out/openvino-pinning-amd/): Ray scoring with 2 actors x 1 thread ran
+    at 50.2 rows/s pinned, 75.5 unpinned (1 actor x 2 threads: 76.6). With every core, pinning
+    stays (OpenVINO's default): the service ran slower unpinned, 123-125 vs 134-148 reviews/s
+    (results/inference/service-lean-client-amd/tried/).
     """
     if num_threads is None:
         return True
