@@ -105,6 +105,30 @@ def test_shipped_pretrain_sweep_changes_only_the_model(tmp_path, monkeypatch):
     assert plan.spec.baseline_name == "minilm" and len(plan.seeds) == 3
 
 
+def test_shipped_6_epoch_pretrain_sweep_shares_the_baseline_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "runs" / "minilm-imdb-6ep"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    plan = sweep.plan_sweep(sweep.load_sweep_file("pretrain_offline_6ep"), tmp_path / "p6")
+    by = {r.variant: r.cfg for r in plan.runs}
+    assert by["minilm_imdb_mlm6ep"].model == "./runs/minilm-imdb-6ep"
+    assert by["minilm"].data == by["minilm_imdb_mlm6ep"].data
+    assert by["minilm"].train == by["minilm_imdb_mlm6ep"].train
+    # The same baseline recipe as pretrain_offline: its `minilm` runs can be copied in.
+    for name in ("minilm-imdb", "minilm-imdb-stage2"):
+        (tmp_path / "runs" / name).mkdir()
+        (tmp_path / "runs" / name / "config.json").write_text("{}")
+    first = sweep.plan_sweep(sweep.load_sweep_file("pretrain_offline"), tmp_path / "p")
+
+    def recipe(p):  # what a run trains and tests (its name is the sweep's)
+        return {
+            r.seed: (r.cfg.model, r.cfg.data, r.cfg.train) for r in p.runs if r.variant == "minilm"
+        }
+
+    assert recipe(plan) == recipe(first)
+
+
 def test_presets_still_load():
     # The shipped sweep files build on these presets.
     assert config_mod.load_preset("offline").model == "minilm"
