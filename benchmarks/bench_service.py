@@ -28,7 +28,8 @@ Usage:
 ``--json`` writes a list with one object per (db, clients) level: ``db``, ``clients``,
 ``reviews_per_s``, ``p50_ms``, ``p99_ms``, ``status_codes``, ``offline_reviews_per_s`` (and
 ``requests``, ``texts``, ``cpu``, ``bf16_path``, ``serve_flags``: the ``--extra`` flags,
-``client``, ``offline_calls_of``, ``offline_same_calls_reviews_per_s``; and
+``client``, ``offline_calls_of``, ``offline_same_calls_reviews_per_s``, ``transport_errors``:
+why requests counted as "no answer" in ``status_codes`` got no HTTP answer; and
 where the CPU went during the measured window: ``server_cpu_cores`` (the server's process tree,
 model process included), ``client_cpu_cores`` (this load generator), ``machine_idle_share``;
 and from the server's /metrics: ``model_busy_share`` (share of the window the model ran),
@@ -50,9 +51,10 @@ import time
 from pathlib import Path
 
 import httpx
-from keepalive_http import KeepAliveClient
+from keepalive_http import HTTPError, KeepAliveClient
 
 ROOT = Path(__file__).resolve().parents[1]
+NO_ANSWER = "no answer"  # status_codes key of requests that got no HTTP answer (timeout, reset)
 sys.path.insert(0, str(ROOT / "tests" / "service"))
 sys.path.insert(0, str(ROOT / "tests"))  # tiny_models, imported by the helpers
 
@@ -224,7 +226,8 @@ async def run_clients(
     """Closed loop: each client sends its next review as soon as the last one returns, on
     its own keep-alive connection (``client_kind``: "lean" or "httpx", see --client)."""
     latencies: list[float] = []
-    statuses: dict[int, int] = {}
+    statuses: dict[int | str, int] = {}  # HTTP status, or NO_ANSWER
+    errors: dict[str, int] = {}  # why requests got no HTTP answer (counted, never dropped)
     t_start = time.perf_counter()
     t_measure, t_end = t_start + warmup, t_start + warmup + duration
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -251,11 +254,17 @@ async def run_clients(
         while time.perf_counter() < t_end:
             body = {"title_id": f"title-{i % 50}", "text": texts[i % len(texts)]}
             t0 = time.perf_counter()
-            status = await (post_lean(conn, body) if conn else post_httpx(http, body))
+            why = None
+            try:
+                status = await (post_lean(conn, body) if conn else post_httpx(http, body))
+            except (HTTPError, httpx.HTTPError, OSError) as e:  # the next request reconnects
+                status, why = NO_ANSWER, f"{type(e).__name__}: {e}"[:200]
             t1 = time.perf_counter()
             if t0 >= t_measure and t1 <= t_end:
                 latencies.append(t1 - t0)
                 statuses[status] = statuses.get(status, 0) + 1
+                if why is not None:
+                    errors[why] = errors.get(why, 0) + 1
             i += clients
         if conn is not None:
             await conn.close()
@@ -274,6 +283,7 @@ async def run_clients(
         "p99_ms": q[98] * 1000,
         "requests": len(lat),
         "status_codes": statuses,
+        "transport_errors": errors,
         **cpu_use(*snapshots),
         **server_use(*counters, snapshots[1]["wall"] - snapshots[0]["wall"]),
     }

@@ -30,6 +30,7 @@ def test_bench_service_writes_the_json_contract(tiny_model_dir, tmp_path, client
         for key in ("db", "reviews_per_s", "p50_ms", "p99_ms", "offline_reviews_per_s", "cpu"):
             assert key in lv
         assert lv["db"] == "sqlite" and set(lv["status_codes"]) == {"201"}
+        assert lv["transport_errors"] == {}
         assert lv["reviews_per_s"] > 0 and lv["p99_ms"] >= lv["p50_ms"] > 0
         assert lv["server_cpu_cores"] > 0 and 0 <= lv["machine_idle_share"] <= 1
         # from the server's /metrics: the model ran, on 1..32 texts per call, one commit or more
