@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 
@@ -127,6 +129,33 @@ def test_shipped_6_epoch_pretrain_sweep_shares_the_baseline_runs(tmp_path, monke
         }
 
     assert recipe(plan) == recipe(first)
+
+
+def test_shipped_length_sweep_reuses_the_6_epoch_runs_and_changes_only_the_length(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "runs" / "minilm-imdb-6ep"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    length = sweep.plan_sweep(sweep.load_sweep_file("length_offline_6ep"), tmp_path / "l")
+    pretrain = sweep.plan_sweep(sweep.load_sweep_file("pretrain_offline_6ep"), tmp_path / "p6")
+    by = {(r.variant, r.seed): r.cfg for r in length.runs}
+    # chain.sh copies pretrain_offline_6ep's minilm_imdb_mlm6ep runs in as mlm6ep_256.
+    for r in pretrain.runs:
+        if r.variant == "minilm_imdb_mlm6ep":
+            copied = by[("mlm6ep_256", r.seed)]
+            assert (copied.model, copied.data, copied.train) == (
+                r.cfg.model,
+                r.cfg.data,
+                r.cfg.train,
+            )
+    for seed in length.seeds:
+        short, long = by[("mlm6ep_256", seed)], by[("mlm6ep_512", seed)]
+        assert (short.data.max_length, long.data.max_length) == (256, 512)
+        assert short.train == long.train and short.model == long.model == "./runs/minilm-imdb-6ep"
+        assert dataclasses.replace(long.data, max_length=256) == short.data
+    assert length.spec.baseline_name == "mlm6ep_256"
 
 
 def test_presets_still_load():

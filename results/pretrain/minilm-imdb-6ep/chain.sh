@@ -1,6 +1,7 @@
 # Issue #14, end to end and resumable: finish the 6-epoch MLM pre-training, publish it, run the
-# 2,000-label comparison sweep, publish that. Each step is skipped when its output is complete,
-# so rerunning this script after an interruption continues where it stopped.
+# 2,000-label comparison sweep, publish that, then the 256 vs 512 tokens sweep of the pretrained
+# encoder (configs/sweeps/length_offline_6ep.yaml), publish that. Each step is skipped when its
+# output is complete, so rerunning this script after an interruption continues where it stopped.
 #
 #   setsid nohup bash results/pretrain/minilm-imdb-6ep/chain.sh >> runs/pretrain6-chain.log 2>&1 &
 #
@@ -31,4 +32,13 @@ grep "held-out loss" "$LOG" | sort -u -k6,6n > $HERE/progress.log || true
 
 .venv/bin/reviewsense sweep --config pretrain_offline_6ep --output $SWEEP
 .venv/bin/python results/publish.py $SWEEP results/pretrain-offline-6ep
+
+# 256 vs 512 tokens for the pretrained encoder: the 256-token runs are the ones above (same
+# definition, tests/sweep/test_spec.py), copied in rather than trained twice.
+LEN=runs/sweeps/length_offline_6ep
+for s in $SWEEP/minilm_imdb_mlm6ep/seed-*; do
+  [ -e $LEN/mlm6ep_256/$(basename $s) ] || { mkdir -p $LEN/mlm6ep_256; cp -r $s $LEN/mlm6ep_256/; }
+done
+.venv/bin/reviewsense sweep --config configs/sweeps/length_offline_6ep.yaml --output $LEN
+.venv/bin/python results/publish.py $LEN results/length-offline-6ep
 echo "=== chain done: $(date -u) ==="
