@@ -81,3 +81,25 @@ def test_bad_role_and_bad_db(tmp_path, capsys):
     assert "--db" in capsys.readouterr().err
     bad = f"sqlite:///{tmp_path / 'missing' / 'x.db'}"
     assert main(["keys", "list", "--db", bad]) == 2
+
+
+def test_bad_environment_variable_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REVIEWSENSE_QUEUE_SIZE", "0")
+    assert main(["keys", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reviewsense keys: error: REVIEWSENSE_QUEUE_SIZE:")
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "reviewsense.db").exists()
+
+
+def test_create_help_names_the_roles_and_the_default_db(monkeypatch, capsys):
+    from reviewsense.service.db import ROLES
+    from reviewsense.settings import ServiceSettings
+
+    monkeypatch.setattr(ServiceSettings.model_fields["db_url"], "default", "sqlite:///k.db")
+    with pytest.raises(SystemExit):
+        main(["keys", "create", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--role {" + ",".join(ROLES) + "} what the key may do" in out
+    assert "REVIEWSENSE_DB_URL, else sqlite:///k.db" in out

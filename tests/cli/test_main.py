@@ -119,6 +119,20 @@ def test_keyboard_interrupt_exit_130(fake, capsys):
     assert capsys.readouterr().err == "reviewsense fake: interrupted\n"
 
 
+def test_top_level_help_imports_no_heavy_library():
+    # `reviewsense --help` lists the commands from their HELP lines; the flags of each (some of
+    # which read defaults from the service or the consumer) are built only for that command.
+    code = (
+        "import sys; from reviewsense.cli.main import build_parser; "
+        "build_parser().format_help(); "
+        "print(sorted(m for m in ('torch', 'sqlalchemy', 'fastapi', 'pyarrow', 'transformers') "
+        "if m in sys.modules))"
+    )
+    r = run_py("-c", code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
 def test_real_bugs_are_not_hidden(fake):
     with pytest.raises(RuntimeError, match="a real bug"):
         cli_main.main(["fake", "--what", "bug"])

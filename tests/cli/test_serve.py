@@ -28,6 +28,29 @@ def test_help_lists_the_flags(capsys):
         assert flag in out
 
 
+def test_help_reads_the_defaults_from_the_settings(monkeypatch, capsys):
+    from reviewsense.settings import ServiceSettings
+
+    monkeypatch.setattr(ServiceSettings.model_fields["queue_size"], "default", 4321)
+    monkeypatch.setattr(ServiceSettings.model_fields["batch_wait_ms"], "default", 7.5)
+    monkeypatch.setattr(ServiceSettings.model_fields["batch_split"], "default", False)
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "before 503 (default 4321)" in out
+    assert "under load (default 7.5; none when idle)" in out
+    assert "answers go out (default off)" in out
+
+
+def test_unusable_db_is_a_one_line_error(model_with_threshold, tmp_path, capsys):
+    bad = tmp_path / "not-a-db.db"
+    bad.write_bytes(b"this is not an SQLite file" * 100)
+    assert main(["serve", str(model_with_threshold), "--db", f"sqlite:///{bad}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reviewsense serve: error: --db: cannot open or migrate the database")
+    assert len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -21,18 +21,31 @@ FLAGS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from reviewsense.service.consumer import ConsumerConfig
+    from reviewsense.settings import ServiceSettings
+
+    # Defaults shown in the help are read from where they are decided (they cannot drift).
+    default = {k: f.default for k, f in ConsumerConfig.model_fields.items()}
+    forward = ServiceSettings.model_fields["batch_max_texts"].default
     parser.add_argument("model_dir", metavar="MODEL", help="model folder or run directory")
     parser.add_argument("--redis", required=True, metavar="URL", help="redis://host:port/db")
-    parser.add_argument("--stream", default="reviews", help="stream of review events")
-    parser.add_argument("--group", default="reviewsense", help="consumer group (shared work)")
+    parser.add_argument("--stream", help=f"stream of review events (default {default['stream']})")
+    parser.add_argument("--group", help=f"consumer group (shared work; default {default['group']})")
     parser.add_argument("--consumer", help="this consumer's name in the group (default host-pid)")
     add_service_model_arguments(parser)
-    parser.add_argument("--batch-size", type=int, help="events per read and model call (32)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"stream entries per read (default {default['batch_size']}), scored in one "
+        "predict call; the model's forward passes take REVIEWSENSE_BATCH_MAX_TEXTS texts at a "
+        f"time (default {forward})",
+    )
     parser.add_argument(
         "--claim-idle",
         type=float,
         metavar="SECONDS",
-        help="take over events another consumer left pending this long (default 30)",
+        help="take over events another consumer left pending this long "
+        f"(default {default['claim_idle_s']:g})",
     )
     parser.add_argument(
         "--until-idle",
@@ -45,10 +58,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help='write {"read", "stored", "duplicates", "dead", "acked"} at exit',
     )
-    parser.add_argument("--dead-stream", help="stream for malformed events (reviews-dead)")
-    parser.add_argument("--flags-stream", help="stream the flags are published to (flags)")
     parser.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus /metrics on 127.0.0.1:PORT"
+        "--dead-stream",
+        help=f"stream for malformed events (default {default['dead_stream']})",
+    )
+    parser.add_argument(
+        "--flags-stream",
+        help=f"stream the flags are published to (default {default['flags_stream']})",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus /metrics on 127.0.0.1:PORT (1-65535; default: not served)",
     )
 
 
@@ -69,6 +91,7 @@ def build_config(args: argparse.Namespace, max_text_chars: int):
         "batch_size": "batch_size",
         "claim_idle_s": "claim_idle",
         "until_idle_s": "until_idle",
+        "metrics_port": "metrics_port",
     }
     given = {field: getattr(args, attr) for field, attr in names.items()}
     given = {k: v for k, v in given.items() if v is not None}
@@ -93,10 +116,31 @@ def _check_redis(url: str) -> None:
         raise ConfigError(f"--redis: cannot reach {url}: {e}") from None
 
 
+def _serve_metrics(port: int):
+    """The consumer's Prometheus counters, served on 127.0.0.1:``port``.
+
+    Raises:
+        ConfigError: naming --metrics-port when the port cannot be bound (in use, privileged).
+    """
+    from reviewsense.errors import ConfigError
+    from reviewsense.service.consumer import ConsumerMetrics
+
+    metrics = ConsumerMetrics()
+    try:
+        metrics.serve(port)
+    except OSError as e:
+        raise ConfigError(
+            f"--metrics-port: cannot listen on 127.0.0.1:{port}: {e.strerror or e}; "
+            "pick a free port"
+        ) from None
+    return metrics
+
+
 def run(args: argparse.Namespace) -> int:
     import redis
 
     from reviewsense import rundir
+    from reviewsense.cli.serve import migrated_engine
     from reviewsense.errors import ConfigError
     from reviewsense.jsonio import write_json
     from reviewsense.service.consumer import StreamConsumer, stats_dict
@@ -107,12 +151,15 @@ def run(args: argparse.Namespace) -> int:
     settings = ServiceSettings.from_flags(given, FLAGS)
     config = build_config(args, settings.max_text_chars)
     model_dir = rundir.resolve_model_dir(args.model_dir)
-    _check_redis(config.redis_url)  # fail fast, before the model loads
+    # Fail fast, before the model loads: database, metrics port, Redis.
+    migrated_engine(settings.db_url).dispose()
+    metrics = _serve_metrics(config.metrics_port) if config.metrics_port is not None else None
+    _check_redis(config.redis_url)
     predictor = load_predictor(model_dir, settings)
     threshold, source = resolve_threshold(settings, model_dir, predictor)
-    consumer = StreamConsumer(config, predictor, db_url=settings.db_url, threshold=threshold)
-    if args.metrics_port is not None:
-        consumer.metrics.serve(args.metrics_port)
+    consumer = StreamConsumer(
+        config, predictor, db_url=settings.db_url, threshold=threshold, metrics=metrics
+    )
     log.info(
         "consuming %s as %s/%s (threshold %.4f from %s)",
         config.stream,

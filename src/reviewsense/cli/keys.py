@@ -11,10 +11,20 @@ MIN_PREFIX = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from reviewsense.service.db import ROLES
+    from reviewsense.settings import ServiceSettings
+
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    db_help = "database URL (default: REVIEWSENSE_DB_URL or sqlite:///reviewsense.db)"
+    default_db = ServiceSettings.model_fields["db_url"].default
+    db_help = f"database URL (default: REVIEWSENSE_DB_URL, else {default_db})"
     p = sub.add_parser("create", help="create a key and print it (once; only its hash is kept)")
-    p.add_argument("--role", required=True, choices=("ingest", "support", "read"))
+    p.add_argument(
+        "--role",
+        required=True,
+        choices=ROLES,
+        help="what the key may do (no default): ingest sends reviews; read sees titles, flags "
+        "and the dashboard; support also resolves flags and sees users (docs/SERVICE.md)",
+    )
     p.add_argument("--db", metavar="URL", help=db_help)
     p = sub.add_parser("revoke", help="revoke a key by its id (or a unique prefix of it)")
     p.add_argument("key", metavar="KEY_ID_OR_PREFIX", help="key id, unique prefix or full key")
@@ -24,24 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reviewsense.errors import ConfigError
+    from reviewsense.cli.serve import migrated_engine
     from reviewsense.service import crud
-    from reviewsense.service.db import (
-        SQLITE_WRITE,
-        make_engine,
-        make_sessionmaker,
-        run_migrations,
-    )
+    from reviewsense.service.db import SQLITE_WRITE, make_sessionmaker
     from reviewsense.settings import ServiceSettings
 
-    url = args.db or ServiceSettings().db_url
-    engine = make_engine(url)
+    # The environment is validated as for serve: a bad REVIEWSENSE_* is a one-line error.
+    settings = ServiceSettings.from_flags({"db_url": args.db}, {"db_url": "--db"})
+    engine = migrated_engine(settings.db_url)
     try:
-        try:
-            run_migrations(engine)
-        except Exception as e:
-            msg = str(getattr(e, "orig", None) or e).splitlines()[0]
-            raise ConfigError(f"--db: cannot open or migrate the database: {msg}") from None
         sm = make_sessionmaker(engine)
         with sm() as session:
             session.connection(execution_options={SQLITE_WRITE: True})

@@ -55,8 +55,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                 continue  # command not built yet in this checkout
             raise
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
-        mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        if only is not None:
+            # Only the chosen command's flags: some read their defaults from the modules that
+            # own them (the service settings, the consumer), which take a second to import.
+            mod.add_arguments(p)
+            p.set_defaults(_run=mod.run)
     return parser
 
 

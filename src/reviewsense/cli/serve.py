@@ -12,36 +12,59 @@ HELP = "run the review service: store, classify and flag reviews; live dashboard
 log = logging.getLogger(__name__)
 
 
+def _default(field: str) -> str:
+    """ServiceSettings' default of ``field``, for help texts (so they cannot drift)."""
+    from reviewsense.settings import ServiceSettings
+
+    value = ServiceSettings.model_fields[field].default
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_dir", metavar="MODEL_DIR", help="model folder or run directory")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
     add_service_model_arguments(parser)
-    parser.add_argument("--batch-max", type=int, help="texts per inference batch (default 32)")
+    parser.add_argument(
+        "--batch-max",
+        type=int,
+        help=f"texts per inference batch (default {_default('batch_max_texts')})",
+    )
     parser.add_argument(
         "--batch-wait-ms",
         type=float,
-        help="longest wait for a batch to fill under load (default 5; none when idle)",
+        help="longest wait for a batch to fill under load "
+        f"(default {_default('batch_wait_ms')}; none when idle)",
     )
     parser.add_argument(
         "--batch-split",
         action=argparse.BooleanOptionalAction,
         help="a model call takes half of the waiting texts, so the model works while answers "
-        "go out (default on)",
+        f"go out (default {_default('batch_split')})",
     )
     parser.add_argument(
         "--inference-process",
         action=argparse.BooleanOptionalAction,
         help="run the model in a child process, so it does not share the GIL with the server "
-        "(default off)",
+        f"(default {_default('inference_process')})",
     )
     parser.add_argument(
-        "--queue-size", type=int, help="texts waiting for inference before 503 (default 2048)"
+        "--queue-size",
+        type=int,
+        help=f"texts waiting for inference before 503 (default {_default('queue_size')})",
     )
     parser.add_argument(
-        "--max-batch-reviews", type=int, help="reviews per POST /v1/reviews (default 256)"
+        "--max-batch-reviews",
+        type=int,
+        help=f"reviews per POST /v1/reviews (default {_default('max_batch_reviews')})",
     )
-    parser.add_argument("--max-body-bytes", type=int, help="largest request body (default 2000000)")
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        help=f"largest request body (default {_default('max_body_bytes')})",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request")
 
 
@@ -77,26 +100,41 @@ def build_settings(args: argparse.Namespace):
     return settings
 
 
+def migrated_engine(url: str):
+    """The engine of the database at ``url``, migrated to the newest schema (caller disposes).
+
+    The one start-up check of ``--db`` that serve, consume and keys share.
+
+    Raises:
+        ConfigError: naming --db, for a bad URL or a database that cannot be opened or migrated.
+    """
+    from reviewsense.errors import ConfigError
+    from reviewsense.service.db import make_engine, run_migrations
+
+    engine = make_engine(url)
+    try:
+        run_migrations(engine)
+    except Exception as e:
+        engine.dispose()
+        msg = str(getattr(e, "orig", None) or e).splitlines()[0]
+        raise ConfigError(
+            f"--db: cannot open or migrate the database: {msg}; "
+            "check the URL, that the server is up and that you may write there"
+        ) from None
+    return engine
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from reviewsense import rundir
-    from reviewsense.errors import ConfigError
     from reviewsense.service.app import create_app
-    from reviewsense.service.db import make_engine, run_migrations
     from reviewsense.service.state import load_predictor
 
     settings = build_settings(args)
     model_dir = rundir.resolve_model_dir(args.model_dir)
     # Fail fast, with a one-line error, on an unreachable database or a broken model.
-    engine = make_engine(settings.db_url)
-    try:
-        run_migrations(engine)
-    except Exception as e:
-        msg = str(getattr(e, "orig", None) or e).splitlines()[0]
-        raise ConfigError(f"--db: cannot open or migrate the database: {msg}") from None
-    finally:
-        engine.dispose()
+    migrated_engine(settings.db_url).dispose()
     predictor = load_predictor(model_dir, settings)
     app = create_app(settings, model_dir=model_dir, predictor=predictor)
     log.info("dashboard: http://%s:%d/  API docs: http://%s:%d/docs", *(args.host, args.port) * 2)

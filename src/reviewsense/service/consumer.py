@@ -59,6 +59,7 @@ class ConsumerConfig(BaseModel):
     claim_idle_s: float = Field(default=30.0, gt=0)  # reclaim entries pending this long
     until_idle_s: float | None = Field(default=None, gt=0)  # exit after this long without events
     max_text_chars: int = Field(default=100_000, ge=1)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)  # Prometheus; None = off
 
 
 @dataclass
@@ -144,9 +145,19 @@ class StreamConsumer:
         predictor: ``predict(list[str]) -> list[Prediction]`` (the model folder's Predictor).
         db_url: the service's database (migrated on start).
         threshold: the flag threshold (state.resolve_threshold).
+        metrics: its Prometheus counters (a new set when None; pass one already served to
+            expose them before the consumer exists).
     """
 
-    def __init__(self, config: ConsumerConfig, predictor: Any, *, db_url: str, threshold: float):
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        predictor: Any,
+        *,
+        db_url: str,
+        threshold: float,
+        metrics: ConsumerMetrics | None = None,
+    ):
         import redis
 
         self.config = config
@@ -159,7 +170,7 @@ class StreamConsumer:
         self.write_lock = None
         self.redis = redis.Redis.from_url(config.redis_url, decode_responses=True)
         self.stats = ConsumerStats()
-        self.metrics = ConsumerMetrics()
+        self.metrics = metrics if metrics is not None else ConsumerMetrics()
         self.lags_s: collections.deque[float] = collections.deque(maxlen=100_000)
         self._claim_cursor = "0-0"
 
