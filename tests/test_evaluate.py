@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -14,6 +15,7 @@ from reviewsense.evaluate import (
     N_MISTAKES,
     confident_mistakes,
     default_data_config,
+    eval_data_config,
     evaluate_model,
     length_buckets,
 )
@@ -88,6 +90,58 @@ def test_default_data_config(tmp_path):
     config.save(cfg, tmp_path / rundir.CONFIG_YAML)
     d = default_data_config(tmp_path)
     assert (d.dataset, d.test_file, d.max_length) == ("files", "t.csv", 64)
+
+
+# -- eval_data_config: the command line over the run's data ---------------------------------
+@pytest.fixture
+def files_run(tmp_path):
+    """A run directory whose config.yaml trained on files (train + test file, 2 columns)."""
+    cfg = RunConfig().override(
+        {
+            "dataset": "files",
+            "train_file": "train.csv",
+            "test_file": "own_test.csv",
+            "text_column": "review",
+            "test_size": 50,
+        }
+    )
+    config.save(cfg, tmp_path / rundir.CONFIG_YAML)
+    return tmp_path
+
+
+def test_a_given_data_dir_replaces_the_runs_files(files_run, tmp_path, caplog):
+    from reviewsense.data import resolve_dataset
+
+    with caplog.at_level(logging.INFO, logger="reviewsense.evaluate"):
+        d = eval_data_config(files_run, {"data_dir": "/data/imdb", "test_file": None})
+    assert (d.dataset, d.data_dir, d.train_file, d.test_file) == ("imdb", "/data/imdb", None, None)
+    assert resolve_dataset(d, for_eval=True) == "imdb"  # not the run's files any more
+    assert (d.text_column, d.test_size) == ("review", 50)  # how data is read: still the run's
+    assert "data dir /data/imdb from the command line (instead of test file own_test.csv)" in (
+        caplog.text
+    )
+
+
+def test_a_given_test_file_replaces_the_runs_files(files_run):
+    d = eval_data_config(files_run, {"test_file": "other.csv", "text_column": "body"})
+    assert (d.dataset, d.train_file, d.test_file) == ("imdb", None, "other.csv")
+    assert d.text_column == "body"
+    # no source given: the run's own data
+    own = eval_data_config(files_run, {"test_file": None, "data_dir": None})
+    assert (own.dataset, own.train_file, own.test_file) == ("files", "train.csv", "own_test.csv")
+
+
+def test_seed_without_a_test_subset_is_refused(files_run, tmp_path):
+    from reviewsense.errors import ConfigError
+
+    # the run's test_size (50) is a subset: --seed picks it
+    assert eval_data_config(files_run, {"split_seed": 3}).split_seed == 3
+    assert eval_data_config(files_run, {"split_seed": 3, "test_size": "10"}).test_size == 10
+    with pytest.raises(ConfigError, match="--seed draws the --test-size subset") as e:
+        eval_data_config(files_run, {"split_seed": 3, "test_size": "none"})
+    assert "add --test-size N, or drop --seed" in str(e.value)
+    with pytest.raises(ConfigError, match="--seed"):
+        eval_data_config(tmp_path / "no-run", {"split_seed": 3})  # defaults: the whole split
 
 
 # -- evaluate_model on a tiny model ----------------------------------------------------------

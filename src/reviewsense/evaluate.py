@@ -20,6 +20,10 @@ LENGTH_BUCKETS = (0, 100, 200, 400, 800)
 N_MISTAKES = 20
 
 
+# The settings that say where reviews come from (as opposed to how they are read and cut).
+SOURCE_KEYS = ("dataset", "data_dir", "train_file", "test_file")
+
+
 def default_data_config(model_or_run: str | Path) -> DataConfig:
     """The run's own data config, else defaults (IMDb test).
 
@@ -30,6 +34,55 @@ def default_data_config(model_or_run: str | Path) -> DataConfig:
     if run_dir is not None:
         return config_mod.load_file(run_dir / rundir.CONFIG_YAML).data
     return DataConfig()
+
+
+def eval_data_config(model_or_run: str | Path, overrides: dict) -> DataConfig:
+    """The data ``evaluate`` scores: the run's data config (:func:`default_data_config`) with
+    the command line's ``overrides`` (config keys; ``None`` = not given) applied on top.
+
+    A source given on the command line (``data_dir`` or ``test_file``) replaces the run's
+    source (its dataset, data_dir, train_file and test_file) rather than merging with it: a
+    run trained on files would otherwise keep reading its own test file. The columns,
+    ``test_size`` and ``skip_invalid`` stay the run's unless given.
+
+    Raises:
+        ConfigError: an invalid value, or ``split_seed`` (``--seed``) when no ``test_size``
+            subset is drawn (the seed would change nothing).
+    """
+    from reviewsense.config import RunConfig
+    from reviewsense.errors import ConfigError
+
+    cfg = RunConfig(data=default_data_config(model_or_run))
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given.get("test_file") or given.get("data_dir"):
+        run_source = _describe_source(cfg.data)
+        fresh = DataConfig()
+        for key in SOURCE_KEYS:
+            setattr(cfg.data, key, getattr(fresh, key))
+        cfg.override(given)
+        log.info(
+            "evaluation data: %s from the command line (instead of %s)",
+            _describe_source(cfg.data),
+            run_source,
+        )
+    else:
+        cfg.override(given)
+    if "split_seed" in given and cfg.data.test_size is None:
+        raise ConfigError(
+            "--seed draws the --test-size subset, but no subset is drawn (the whole test data "
+            "is scored): add --test-size N, or drop --seed"
+        )
+    return cfg.data
+
+
+def _describe_source(d: DataConfig) -> str:
+    if d.test_file:
+        return f"test file {d.test_file}"
+    if d.data_dir:
+        return f"data dir {d.data_dir}"
+    if d.train_file:
+        return f"dataset 'files' ({d.train_file}, no test file)"
+    return f"dataset '{d.dataset}'"
 
 
 def length_buckets(texts: list[str], labels, preds) -> list[dict]:

@@ -130,3 +130,22 @@ def test_flags_evaluate_would_not_use_are_errors(run_dir, capsys, flag):
         cli_main.main(["evaluate", str(run_dir), flag])
     assert e.value.code == 2
     assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_data_dir_replaces_the_data_the_run_was_trained_on(run_dir, tmp_path, capsys):
+    """The run trained on files; --data-dir must score that folder, not the run's test file."""
+    for label, texts in (("pos", ["loved it", "superb"]), ("neg", ["awful", "dull film"])):
+        (tmp_path / "acl" / "test" / label).mkdir(parents=True)
+        for i, text in enumerate(texts):
+            (tmp_path / "acl" / "test" / label / f"{i}_5.txt").write_text(text)
+    out = tmp_path / "report.json"
+    argv = ["evaluate", str(run_dir), "--data-dir", str(tmp_path / "acl"), "--output", str(out)]
+    assert cli_main.main(argv) == 0, capsys.readouterr().err
+    report = json.loads(out.read_text())
+    assert report["data"]["n"] == 4 and "aclImdb test" in report["data"]["source"]
+
+
+def test_seed_without_a_test_subset_is_an_error(run_dir, capsys):
+    assert cli_main.main(["evaluate", str(run_dir), "--seed", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("reviewsense evaluate: error: --seed draws the --test-size subset")

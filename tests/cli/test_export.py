@@ -42,3 +42,38 @@ def test_verification_failure_exits_2(model_dir, tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("reviewsense export: error: ") and "outside tolerance" in err[-1]
     assert not any("Traceback" in line for line in err)
+
+
+def test_text_column_without_verify_file_is_an_error(model_dir, tmp_path, capsys):
+    argv = ["export", str(model_dir), "--output", str(tmp_path / "o"), "--text-column", "body"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        "reviewsense export: error: --text-column names a column of --verify-file FILE; "
+        "give both or neither"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_unscorable_verify_rows_are_counted_and_logged(tmp_path, caplog):
+    import logging
+
+    from reviewsense.cli.export import _verify_texts
+
+    verify = tmp_path / "verify.csv"
+    verify.write_text('body\ngood film\n""\nawful\n"  "\n', encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="reviewsense.cli.export"):
+        texts = _verify_texts(str(verify), "body")
+    assert texts == ["good film", "awful"]
+    assert "2 rows skipped (first: row 2, missing text); verifying on the other 2" in caplog.text
+
+
+def test_min_agreement_default_comes_from_verify(monkeypatch):
+    """The flag reads verify.MIN_AGREEMENT, not a copy of it."""
+    from reviewsense.cli.main import build_parser
+    from reviewsense.inference import verify
+
+    monkeypatch.setattr(verify, "MIN_AGREEMENT", 0.97)
+    sub = build_parser("export")._subparsers._group_actions[0].choices["export"]
+    assert sub.get_default("min_agreement") == 0.97
+    assert "default 0.97" in " ".join(sub.format_help().split())

@@ -93,6 +93,7 @@ def test_output_format_follows_extension(model_dir, tmp_path):
         (["--input", "{tmp}/in.csv", "--output", "{tmp}/o.csv", "--text-column", "x"], "found"),
         (["--input", "{tmp}/in.csv"], "--input needs --output"),
         ([], "nothing to score"),
+        (["--text-column", "body", "hi"], "--text-column names a column of --input FILE"),
         (["--backend", "onnx", "hi"], "no model.onnx"),
     ],
 )
@@ -112,3 +113,15 @@ def test_bad_model_path_in_a_real_process(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().endswith("does not exist")
+
+
+def test_truncation_choices_are_the_predictors():
+    from reviewsense.cli.main import build_parser
+    from reviewsense.inference.predictor import INFERENCE_TRUNCATION_MODES
+    from reviewsense.truncation import TRUNCATION_MODES
+
+    assert INFERENCE_TRUNCATION_MODES == (*TRUNCATION_MODES, "chunks")
+    for command in ("predict", "evaluate"):
+        sub = build_parser(command)._subparsers._group_actions[0].choices[command]
+        (action,) = [a for a in sub._actions if a.dest == "truncation" and a.help != "==SUPPRESS=="]
+        assert action.choices is INFERENCE_TRUNCATION_MODES, command  # the one list, imported

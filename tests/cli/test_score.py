@@ -59,3 +59,29 @@ def test_missing_model_fails_before_scoring(reviews, tmp_path, capsys):
     assert main(argv) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_block_rows_default_and_help_come_from_score_run(monkeypatch):
+    """The flag reads score.run.DEFAULT_BLOCK_ROWS (not a copy) and says when it applies."""
+    from reviewsense.cli.main import build_parser
+    from reviewsense.score import run as score_run
+
+    monkeypatch.setattr(score_run, "DEFAULT_BLOCK_ROWS", 1234)
+    sub = build_parser("score")._subparsers._group_actions[0].choices["score"]
+    assert sub.get_default("block_rows") == 1234
+    text = " ".join(sub.format_help().split())
+    assert "rows per output file of a Parquet input (default 1234)" in text
+    assert "CSV/TSV/JSONL/TXT file is always one block" in text
+
+
+def test_block_rows_on_a_csv_says_it_does_not_apply(model_dir, reviews, tmp_path, caplog):
+    import logging
+
+    argv = ["score", str(model_dir), "-i", str(reviews), "-o", str(tmp_path / "o")]
+    with caplog.at_level(logging.INFO, logger="reviewsense.score"):
+        assert main([*argv, "--block-rows", "2"]) == 0
+    assert "1 non-Parquet input file(s) (first: reviews.csv) scored as one block each" in (
+        caplog.text
+    )
+    assert "--block-rows 2 applies to Parquet files only" in caplog.text
+    assert len(list((tmp_path / "o").glob("part-*.parquet"))) == 1  # 3 rows, one block

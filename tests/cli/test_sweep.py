@@ -98,6 +98,40 @@ def test_report_only_and_dry_run(tmp_path, capsys, fake_trainer):
 
 
 @pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--name", "x"], "--name"),
+        (["--set", "epochs=1", "--seeds", "3"], "--set, --seeds"),
+        (["--baseline", "b", "--grid", "epochs=1,2"], "--baseline, --grid"),
+        (["--dry-run", "--keep-going"], "--dry-run, --keep-going"),
+    ],
+)
+def test_report_only_from_the_folder_refuses_flags_it_would_ignore(
+    tmp_path, capsys, fake_trainer, extra, named
+):
+    out = tmp_path / "s"
+    argv = ["sweep", "--preset", "offline", *SMALL, "--output", str(out), "--no-curves"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    (out / "report.md").unlink()
+    assert main(["sweep", "--report-only", "--output", str(out), *extra]) == 2
+    line = _one_line_error(capsys)
+    assert f"ignores {named}:" in line and "drop them" in line
+    assert not (out / "report.md").exists() and len(fake_trainer) == 1
+
+
+def test_set_errors_read_the_same_in_train_and_sweep(tmp_path, capsys, fake_trainer):
+    assert (
+        main(["sweep", "--preset", "offline", "--set", "nonsense", "--output", str(tmp_path)]) == 2
+    )
+    sweep_line = _one_line_error(capsys).removeprefix("reviewsense sweep: error: ")
+    assert main(["train", "--set", "nonsense", "--output", str(tmp_path / "run")]) == 2
+    train_err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert train_err == f"reviewsense train: error: {sweep_line}"
+    assert "--set expects key=value, e.g. --set train_size=500 (got 'nonsense')" in sweep_line
+
+
+@pytest.mark.parametrize(
     "args, expected",
     [
         (["--preset", "offline", "--grid", "lr=2e-5,-1e-5"], "invalid value for 'lr'"),

@@ -84,8 +84,11 @@ def test_imdb_dir_errors(tmp_path):
     with pytest.raises(DataError, match=r"train\.parquet: file not found"):
         load_imdb_split("train", tmp_path)
     (tmp_path / "train" / "pos").mkdir(parents=True)
-    with pytest.raises(DataError, match="--dataset aclimdb"):
+    with pytest.raises(DataError, match="raw aclImdb folder") as e:
         load_imdb_split("train", tmp_path)
+    # the advice names flags that exist: --data-dir (train, evaluate) and --set dataset=...
+    assert "--dataset" not in str(e.value) and "--set dataset=aclimdb" in str(e.value)
+    assert "--data-dir" in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(DataError, match="'unsupervised' has no labels"):
         load_imdb_split("unsupervised", tmp_path)
 

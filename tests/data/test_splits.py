@@ -57,10 +57,11 @@ def test_load_data_files_subsets_disjoint_and_deterministic(tmp_path, caplog):
     assert again.test.ids == b.test.ids
     other = load_data(cfg, seed=4)
     assert other.train.ids != b.train.ids
-    # The training subset does not depend on val_size; a fraction is of train_size.
-    cfg.val_size = 0.1
+    # The training subset does not depend on val_size; a fraction is the validation share of
+    # the reviews used: 0.2 with 100 training reviews is 25 (an 80/20 split).
+    cfg.val_size = 0.2
     frac = load_data(cfg, seed=3)
-    assert frac.train.ids == b.train.ids and len(frac.val) == 10
+    assert frac.train.ids == b.train.ids and len(frac.val) == 25
     # No test file: test is None; train_size=None uses everything but validation.
     cfg2 = DataConfig(dataset="files", train_file=str(train), train_size=None, val_size=0.2)
     b2 = load_data(cfg2, seed=0)
@@ -133,6 +134,48 @@ def test_test_subset_does_not_depend_on_training_seed(tmp_path):
     assert a.test.ids == b.test.ids == load_eval_split(cfg)[0].ids
     other = load_data(DataConfig(**{**cfg.__dict__, "split_seed": 5}), seed=1)
     assert other.test.ids != a.test.ids  # ...and the data seed draws the test subset
+
+
+@pytest.mark.parametrize(
+    ("val_size", "train_n", "expected"),
+    [
+        (40, None, 40),  # a count is a count
+        (40, 100, 40),
+        (0.2, None, 40),  # 20% of the 200-review pool, when every review is used
+        (0.2, 100, 25),  # 25 / (100 + 25) = 20%: the same share with a train_size
+        (0.5, 30, 30),
+        (0.001, 10, 1),  # at least one
+    ],
+)
+def test_validation_fraction_is_one_share_of_the_reviews_used(val_size, train_n, expected):
+    from reviewsense.data.splits import validation_count
+
+    n = validation_count(val_size, 200, train_n)
+    assert n == expected
+    used = (200 - n if train_n is None else train_n) + n
+    if val_size < 1 and n > 1:
+        assert n / used == pytest.approx(val_size, abs=0.01)
+
+
+def test_no_eval_split_message_names_real_flags():
+    with pytest.raises(DataError) as e:
+        load_eval_split(DataConfig(dataset="files", train_file="x.csv"))
+    msg = str(e.value)
+    assert "--dataset" not in msg and "\n" not in msg
+    assert "--test-file" in msg and "--data-dir" in msg and "dataset 'files'" in msg
+
+
+def test_eval_reads_an_aclimdb_folder_with_only_test(tmp_path):
+    from reviewsense.data import resolve_dataset
+
+    for label in ("pos", "neg"):
+        (tmp_path / "aclImdb" / "test" / label).mkdir(parents=True)
+        (tmp_path / "aclImdb" / "test" / label / "0_8.txt").write_text(f"a {label} review")
+    cfg = DataConfig(data_dir=str(tmp_path))
+    assert resolve_dataset(cfg, for_eval=True) == "aclimdb"
+    assert resolve_dataset(cfg) == "imdb"  # training needs train/: not this layout
+    split, _ = load_eval_split(cfg)
+    assert sorted(split.labels) == [0, 1] and "aclImdb test" in split.source
 
 
 def test_resolve_dataset_is_the_one_rule(tmp_path):

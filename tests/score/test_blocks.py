@@ -49,6 +49,25 @@ def test_plan_is_deterministic_and_covers_every_row(parquet_input):
     assert {b.text_column for b in plan} == {"text"}
 
 
+def test_plan_logs_that_block_rows_skips_non_parquet_files(parquet_input, caplog):
+    import logging
+
+    csv = parquet_input.parent / "more.csv"
+    reviews_frame(30).to_csv(csv, index=False)
+    with caplog.at_level(logging.INFO, logger="reviewsense.score.blocks"):
+        plan = blocks.plan_blocks([csv, parquet_input], parquet_input.parent, 20)
+    assert (plan[0].source, plan[0].start, plan[0].stop) == ("more.csv", 0, -1)
+    assert [b.source for b in plan].count("more.csv") == 1  # 30 rows, still one block
+    assert [b.source for b in plan].count("reviews.parquet") == 3
+    (msg,) = [r.getMessage() for r in caplog.records if "non-Parquet" in r.getMessage()]
+    assert msg.startswith("1 non-Parquet input file(s) (first: more.csv) scored as one block")
+    assert "--block-rows 20 applies to Parquet files only" in msg
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="reviewsense.score.blocks"):
+        blocks.plan_blocks([parquet_input], parquet_input.parent, 20)
+    assert "non-Parquet" not in caplog.text  # nothing to say when every input is Parquet
+
+
 def test_plan_rejects_missing_columns(parquet_input):
     with pytest.raises(DataError, match=r"no column 'body' \(columns found: id, text, stars\)"):
         blocks.plan_blocks([parquet_input], parquet_input.parent, 20, text_column="body")

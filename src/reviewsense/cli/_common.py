@@ -18,19 +18,25 @@ def add_data_arguments(p: argparse.ArgumentParser, *, training: bool = True) -> 
     """
     from reviewsense.truncation import TRUNCATION_MODES
 
+    # train starts from a preset, evaluate from the run's own config.yaml (and a data source
+    # given to evaluate replaces the run's: evaluate.eval_data_config)
+    default = f"default: the {'preset' if training else 'run'}'s, else"
+    replaces = "" if training else " (replaces the run's data)"
     g = p.add_argument_group("data")
-    g.add_argument("--data-dir", help="IMDb parquet folder, or a raw aclImdb/ folder")
+    g.add_argument("--data-dir", help=f"IMDb parquet folder, or a raw aclImdb/ folder{replaces}")
     if training:
         g.add_argument("--train-file", help="CSV, JSONL or Parquet training file")
-    g.add_argument("--test-file", help="CSV, JSONL or Parquet test file")
-    g.add_argument("--text-column", help="text column of --train-file/--test-file (default text)")
-    g.add_argument("--label-column", help="label column (default label): 0/1, neg/pos, ...")
+    g.add_argument("--test-file", help=f"CSV, JSONL or Parquet test file{replaces}")
+    g.add_argument("--text-column", help=f"text column of the data files ({default} text)")
+    g.add_argument("--label-column", help=f"label column ({default} label): 0/1, neg/pos, ...")
     if training:
         g.add_argument("--train-size", help="training reviews, stratified (or 'all')")
         g.add_argument(
-            "--val-size", help="validation reviews carved from train (count or fraction)"
+            "--val-size",
+            help="validation reviews, disjoint from training: a count, or a fraction below 1 "
+            "of the reviews used (0.2: an 80/20 train/validation split)",
         )
-    g.add_argument("--test-size", help="test reviews, stratified (or 'all', the default)")
+    g.add_argument("--test-size", help=f"test reviews, stratified (or 'all'; {default} all)")
     if training:
         g.add_argument("--max-length", type=int, help="tokens per review incl. [CLS]/[SEP]")
         g.add_argument("--truncation", choices=TRUNCATION_MODES, help="how long reviews are cut")
@@ -78,16 +84,13 @@ def data_overrides(args: argparse.Namespace, *, training: bool = True) -> dict:
 
 
 def parse_set(pairs: list[str] | None) -> dict:
-    """``--set key=value`` pairs -> dict (validated later by RunConfig.set)."""
-    from reviewsense.errors import ConfigError
+    """``--set key=value`` pairs -> dict (validated later by RunConfig.set); the one parser
+    of --set is ``sweep.parse_set_args``, shared by train and sweep."""
+    if not pairs:
+        return {}
+    from reviewsense.sweep.spec import parse_set_args
 
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects key=value, got {pair!r}")
-        out[key.strip()] = value.strip()
-    return out
+    return parse_set_args(pairs)
 
 
 def add_inference_arguments(

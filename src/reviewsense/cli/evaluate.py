@@ -23,21 +23,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="write per-review predictions (row_id, label, prob_positive, prediction) as Parquet",
     )
     add_inference_arguments(p, batch_size=64)
+    from reviewsense.inference.predictor import INFERENCE_TRUNCATION_MODES
+
     p.add_argument(
         "--seed",
         type=int,
-        help="data seed of the stratified --test-size subset (default: the run's split_seed, 0)",
+        help="data seed of the stratified --test-size subset (default: the run's split_seed, "
+        "0); only with a --test-size subset (the run's or given)",
     )
     p.add_argument(
         "--truncation",
-        choices=["head", "head_tail", "chunks"],
+        choices=INFERENCE_TRUNCATION_MODES,
         help="override the model's truncation at inference time (default: the run's)",
     )
     # the old spelling, kept working but not advertised
     p.add_argument(
         "--inference-truncation",
         dest="truncation",
-        choices=["head", "head_tail", "chunks"],
+        choices=INFERENCE_TRUNCATION_MODES,
         help=argparse.SUPPRESS,
     )
     add_data_arguments(p, training=False)
@@ -49,16 +52,13 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from reviewsense.config import RunConfig
-    from reviewsense.evaluate import default_data_config, evaluate_model
+    from reviewsense.evaluate import eval_data_config, evaluate_model
     from reviewsense.jsonio import write_json
 
-    # Reuse RunConfig's key lookup and coercion for the data flags.
-    cfg = RunConfig(data=default_data_config(args.model))
-    cfg.override({**data_overrides(args, training=False), "split_seed": args.seed})
+    overrides = {**data_overrides(args, training=False), "split_seed": args.seed}
     report = evaluate_model(
         args.model,
-        cfg.data,
+        eval_data_config(args.model, overrides),
         backend=args.backend,
         precision=args.precision,
         batch_size=args.batch_size,

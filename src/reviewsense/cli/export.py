@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
+
+log = logging.getLogger(__name__)
 
 HELP = "export a model to ONNX (optionally int8) or OpenVINO and verify it against PyTorch"
 
@@ -19,6 +22,8 @@ from 0.5.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from reviewsense.inference.verify import MIN_AGREEMENT
+
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
@@ -40,31 +45,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-agreement",
         type=float,
-        default=0.99,
+        default=MIN_AGREEMENT,
         metavar="F",
         help="least label agreement with PyTorch fp32 on the verification reviews (0..1, "
-        "default 0.99)",
+        f"default {MIN_AGREEMENT:g})",
     )
     parser.add_argument("--threads", type=int, metavar="N", help="threads for verification")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
+
+
+def _verify_texts(path: str, text_column: str | None) -> list[str]:
+    """The scorable reviews of --verify-file; unscorable rows are counted and logged."""
+    from reviewsense.errors import DataError
+    from reviewsense.inference.io import OK, read_input
+
+    table = read_input(path, text_column)
+    bad = [(i, st) for i, st in enumerate(table.status) if st != OK]
+    if bad:
+        row, why = bad[0]
+        log.warning(
+            "%s: %d rows skipped (first: row %d, %s); verifying on the other %d",
+            path, len(bad), row + 1, why, len(table.status) - len(bad),
+        )  # fmt: skip
+    texts = [t for t in table.texts if t is not None]
+    if not texts:
+        raise DataError(f"{path}: no scorable reviews to verify on")
+    return texts
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from transformers.utils import logging as hf_logging
 
-    from reviewsense.errors import DataError
+    from reviewsense.errors import ConfigError
     from reviewsense.inference.export import REPORT_FILE, Tolerance, export_onnx
 
+    if args.text_column and not args.verify_file:
+        raise ConfigError(
+            "--text-column names a column of --verify-file FILE; give both or neither"
+        )
     hf_logging.disable_progress_bar()
-    texts = None
-    if args.verify_file:
-        from reviewsense.inference.io import read_input
-
-        table = read_input(args.verify_file, args.text_column)
-        texts = [t for t in table.texts if t is not None]
-        if not texts:
-            raise DataError(f"{args.verify_file}: no scorable reviews to verify on")
+    texts = _verify_texts(args.verify_file, args.text_column) if args.verify_file else None
     report = export_onnx(
         args.model,
         args.output,

@@ -12,7 +12,6 @@ from reviewsense.cli._common import add_inference_arguments
 
 HELP = "predict review sentiment (texts on the command line, or --input FILE --output FILE)"
 
-TRUNCATIONS = ("head", "head_tail", "chunks")
 EPILOG = """\
 file formats (by extension): .csv .tsv .jsonl .ndjson .parquet, and .txt (input only, one
 review per line). The output keeps every input row and adds label, score, prob_negative,
@@ -41,6 +40,8 @@ class _IntermixedParser(argparse.ArgumentParser):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from reviewsense.inference.predictor import INFERENCE_TRUNCATION_MODES
+
     parser.__class__ = _IntermixedParser  # see its docstring
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -48,7 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("texts", metavar="TEXT", nargs="*", help="reviews to score")
     parser.add_argument("--input", "-i", metavar="FILE", help="file of reviews to score")
     parser.add_argument("--output", "-o", metavar="FILE", help="where to write the scored rows")
-    parser.add_argument("--text-column", metavar="NAME", help="column with the review text")
+    parser.add_argument(
+        "--text-column", metavar="NAME", help="column of --input with the review text"
+    )
     add_inference_arguments(parser)
     parser.add_argument(
         "--compile",
@@ -57,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--truncation",
-        choices=TRUNCATIONS,
+        choices=INFERENCE_TRUNCATION_MODES,
         help="override the model's trained truncation (chunks: average overlapping windows)",
     )
 
@@ -170,6 +173,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--output needs --input FILE")
     if not args.input and not args.texts:
         raise ConfigError("nothing to score: give TEXT arguments or --input FILE --output FILE")
+    if args.text_column and not args.input:
+        raise ConfigError(
+            "--text-column names a column of --input FILE; drop it with TEXT arguments"
+        )
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.threads is not None and args.threads < 1:

@@ -11,7 +11,8 @@ HELP = "batch-score review files into a Parquet dataset (--engine local or ray),
 
 EPILOG = """\
 input: a .parquet/.csv/.tsv/.jsonl file, a folder of .parquet files, or a quoted glob.
-output: a folder of Parquet files, one per block of input rows, every input row kept: row_id,
+output: a folder of Parquet files, one per block of input rows (--block-rows rows of a Parquet
+file; a whole CSV/TSV/JSONL/TXT file), every input row kept: row_id,
 the --keep-columns, label, prob_negative, prob_positive, truncated, and error (null, or why
 the row was not scored: missing text, empty text, not text, invalid utf-8, invalid json).
 Running again with the same --output skips the blocks already written.
@@ -19,6 +20,8 @@ Running again with the same --output skips the blocks already written.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from reviewsense.score.run import DEFAULT_BLOCK_ROWS
+
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("model", metavar="MODEL", help="run directory, model folder or export")
@@ -38,7 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--keep-columns", metavar="A,B", default="", help="input columns to copy to the output"
     )
     parser.add_argument(
-        "--block-rows", type=int, default=4096, metavar="N", help="rows per output file"
+        "--block-rows",
+        type=int,
+        default=DEFAULT_BLOCK_ROWS,
+        metavar="N",
+        help=f"rows per output file of a Parquet input (default {DEFAULT_BLOCK_ROWS}); a "
+        "CSV/TSV/JSONL/TXT file is always one block, whatever N",
     )
     parser.add_argument(
         "--actors", type=int, metavar="N", help="Ray: Predictor actors (default CPUs / threads)"

@@ -63,9 +63,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-curves", action="store_true", help="skip the overlay curves")
 
 
+# flags that define or run a sweep: meaningless when --report-only reads the stored definition
+_DEFINING_FLAGS = {
+    "name": "--name",
+    "set": "--set",
+    "seeds": "--seeds",
+    "baseline": "--baseline",
+    "grid": "--grid",
+    "dry_run": "--dry-run",
+    "keep_going": "--keep-going",
+}
+
+
+def _check_report_only_flags(args: argparse.Namespace) -> None:
+    """``--report-only --output DIR`` alone reports the sweep stored in DIR: refuse the flags
+    it would ignore, naming them."""
+    from reviewsense.errors import ConfigError
+    from reviewsense.sweep import SWEEP_YAML
+
+    given = [flag for dest, flag in _DEFINING_FLAGS.items() if getattr(args, dest)]
+    if given:
+        raise ConfigError(
+            f"--report-only --output DIR reports the sweep stored in DIR and ignores "
+            f"{', '.join(given)}: drop them (its stored {SWEEP_YAML} defines the sweep)"
+        )
+
+
 def _spec(args: argparse.Namespace):
     from reviewsense import config as config_mod
     from reviewsense import sweep
+    from reviewsense.cli._common import parse_set
     from reviewsense.errors import ConfigError
 
     if args.config:
@@ -90,7 +117,7 @@ def _spec(args: argparse.Namespace):
     if args.name:
         spec.name = args.name
     if args.set:
-        spec.set = {**spec.set, **sweep.parse_set_args(args.set)}
+        spec.set = {**spec.set, **parse_set(args.set)}
     if args.seeds is not None:
         spec.seeds = sweep.parse_seeds(args.seeds)
     if args.baseline:
@@ -105,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
     from reviewsense.settings import get_settings
 
     if args.report_only and args.output and not (args.config or args.preset):
+        _check_report_only_flags(args)
         plan = sweep.load_plan(args.output)
         summary = sweep.write_report(plan, curves=not args.no_curves)
         sys.stdout.write(

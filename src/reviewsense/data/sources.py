@@ -88,7 +88,10 @@ def imdb_split(
         if not path.is_file():
             hint = ""
             if (folder / split / "pos").is_dir():
-                hint = " — this looks like a raw aclImdb folder: use --dataset aclimdb"
+                hint = (
+                    " — this looks like a raw aclImdb folder, which train and evaluate read as "
+                    "--data-dir (or with --set dataset=aclimdb); this step needs the parquet files"
+                )
             raise DataError(
                 f"{path}: file not found (the IMDb folder must hold train.parquet and "
                 f"test.parquet){hint}"

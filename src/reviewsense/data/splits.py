@@ -1,8 +1,9 @@
 """Cutting the data for a run: the one dataset rule, stratified subsets, the validation split.
 
 The training subset (``train_size``, stratified) is drawn from the training pool with the
-training seed; the validation subset is drawn from the *remaining* rows; the test subset
-(``test_size``) is drawn with the fixed data seed (``split_seed``) so every run of a sweep is
+training seed; the validation subset is drawn from the *remaining* rows (``val_size``: a count,
+or a fraction below 1: the validation share of the reviews used, :func:`validation_count`); the
+test subset (``test_size``) is drawn with the fixed data seed (``split_seed``) so every run of a sweep is
 tested on the same reviews whatever its training seed.
 """
 
@@ -116,10 +117,16 @@ def resolve_dataset(cfg: DataConfig, *, for_eval: bool = False) -> str:
         if cfg.dataset != "files":
             logger.info("train_file given: reading it instead of dataset '%s'", cfg.dataset)
         return "files"
-    if cfg.dataset == "imdb" and cfg.data_dir and (Path(cfg.data_dir) / "train" / "pos").is_dir():
+    if cfg.dataset == "imdb" and cfg.data_dir and _aclimdb_layout(Path(cfg.data_dir), for_eval):
         logger.info("data_dir %s has the aclImdb layout: reading the raw text files", cfg.data_dir)
         return "aclimdb"
     return cfg.dataset
+
+
+def _aclimdb_layout(folder: Path, for_eval: bool) -> bool:
+    """``folder`` (or its ``aclImdb/``) holds the raw layout of the split that will be read."""
+    splits = ("train", "test") if for_eval else ("train",)
+    return any((f / s / "pos").is_dir() for f in (folder, folder / "aclImdb") for s in splits)
 
 
 def _load_train_pool(cfg: DataConfig, dataset: str) -> tuple[Split, list[SkippedRow]]:
@@ -167,6 +174,21 @@ def _count_text(split: Split) -> str:
     return f"{len(split)} ({c[0]} neg / {c[1]} pos)"
 
 
+def validation_count(val_size: float, pool_n: int, train_n: int | None) -> int:
+    """How many validation reviews ``val_size`` asks for (before fitting them into the pool).
+
+    A count (>= 1) is taken as is. A fraction ``f`` below 1 is the validation share of the
+    reviews used, train + validation, so 0.2 is an 80/20 split whatever ``train_size`` is: of
+    the whole pool of ``pool_n`` when every review is used (``train_n`` None), else of
+    ``train_n`` training reviews plus the validation ones (``f * train_n / (1 - f)``).
+    """
+    if val_size >= 1:
+        return int(val_size)
+    if train_n is None:
+        return max(1, round(val_size * pool_n))
+    return max(1, round(val_size * train_n / (1 - val_size)))
+
+
 def _plan_sizes(cfg: DataConfig, pool_n: int) -> tuple[int, int]:
     """How many training and validation reviews to take from a pool of ``pool_n``."""
     if pool_n < 3:
@@ -174,9 +196,8 @@ def _plan_sizes(cfg: DataConfig, pool_n: int) -> tuple[int, int]:
             f"only {pool_n} valid training review(s): need at least 3 "
             "(both classes for training, and one for validation)"
         )
-    val_req = float(cfg.val_size)
     if cfg.train_size is None:
-        val_n = int(val_req) if val_req >= 1 else max(1, round(val_req * pool_n))
+        val_n = validation_count(cfg.val_size, pool_n, None)
         if val_n > pool_n - 2:
             val_n = max(1, pool_n // 5)
             logger.warning(
@@ -187,7 +208,7 @@ def _plan_sizes(cfg: DataConfig, pool_n: int) -> tuple[int, int]:
             )
         return pool_n - val_n, val_n
     train_req = cfg.train_size
-    val_n = int(val_req) if val_req >= 1 else max(1, round(val_req * train_req))
+    val_n = validation_count(cfg.val_size, pool_n, train_req)
     train_n = train_req
     if train_req + val_n > pool_n:
         # Keep the requested train:val ratio rather than leaving validation empty.
@@ -223,8 +244,8 @@ def load_data(cfg: DataConfig, seed: int) -> DataBundle:
     """Load, validate and cut the data for a training run.
 
     The training subset (``train_size``, stratified) is drawn from the training pool first; the
-    validation subset (``val_size``: a count, or a fraction < 1 of the training size) is drawn
-    from the *remaining* rows, so the two are disjoint and the training subset does not depend
+    validation subset (``val_size``: a count, or a fraction < 1, :func:`validation_count`) is
+    drawn from the *remaining* rows, so the two are disjoint and the training subset does not depend
     on ``val_size``. ``test_size`` draws a stratified subset of the test split (``None`` = all)
     with ``cfg.split_seed``. Everything is deterministic given ``seed`` and ``split_seed``.
 
@@ -312,8 +333,9 @@ def load_eval_split(cfg: DataConfig) -> tuple[Split, list[SkippedRow]]:
     test, skipped = _load_test_pool(cfg, dataset)
     if test is None:
         raise DataError(
-            "no evaluation data: pass --test-file PATH (CSV, JSONL or Parquet), or use "
-            "--dataset imdb / aclimdb"
+            f"no evaluation data: dataset '{dataset}' has no test split; pass --test-file "
+            "PATH (CSV, JSONL or Parquet) or --data-dir DIR (IMDb parquet files, or an aclImdb "
+            "folder with test/)"
         )
     if len(test) == 0:
         raise DataError(f"{test.source}: no valid rows to evaluate")

@@ -37,13 +37,14 @@ from reviewsense.inference.backends import (
     model_runner,
 )
 from reviewsense.metrics import softmax
-from reviewsense.truncation import SPECIAL_TOKENS, encode_texts, validate
+from reviewsense.truncation import SPECIAL_TOKENS, TRUNCATION_MODES, encode_texts, validate
 
 log = logging.getLogger(__name__)
 
 __all__ = ["BACKENDS", "ONNX_FILE", "PRECISIONS", "Prediction", "Predictor"]
 
-INFERENCE_TRUNCATION_MODES = ("head", "head_tail", "chunks")
+# The trained modes plus chunks (overlapping windows, averaged): what inference may override to.
+INFERENCE_TRUNCATION_MODES = (*TRUNCATION_MODES, "chunks")
 PAD_MULTIPLE = 16  # tokens
 BATCH_SIZE = 32  # texts per forward pass, unless the caller says otherwise
 

@@ -135,12 +135,14 @@ def plan_blocks(
         DataError: a Parquet file without the text column or a kept column, or unreadable.
     """
     blocks = []
+    whole: list[str] = []  # non-Parquet sources: one block each, block_rows does not apply
     for i, f in enumerate(files):
         fmt = detect_format(f, READ_FORMATS)
         source = f.relative_to(root).as_posix()
         if fmt != "parquet":
             name = f"part-{i:05d}-{0:010d}.parquet"
             blocks.append(BlockSpec(name, str(f), source, fmt, 0, -1, text_column or ""))
+            whole.append(source)
             continue
         try:
             meta = pq.ParquetFile(f).metadata
@@ -153,6 +155,12 @@ def plan_blocks(
             stop = min(start + block_rows, meta.num_rows)
             name = f"part-{i:05d}-{start:010d}.parquet"
             blocks.append(BlockSpec(name, str(f), source, fmt, start, stop, col))
+    if whole:
+        log.info(
+            "%d non-Parquet input file(s) (first: %s) scored as one block each: --block-rows %d "
+            "applies to Parquet files only (convert big files to Parquet to cut them)",
+            len(whole), whole[0], block_rows,
+        )  # fmt: skip
     return blocks
 
 

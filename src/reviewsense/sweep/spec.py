@@ -121,12 +121,15 @@ def parse_grid_args(items: list[str]) -> dict[str, list[str]]:
 
 
 def parse_set_args(items: list[str]) -> dict[str, str]:
-    """``["train_size=200", ...]`` → ``{"train_size": "200"}`` (values coerced later)."""
+    """``["train_size=200", ...]`` → ``{"train_size": "200"}`` (values coerced later).
+
+    The one parser of ``--set`` (train and sweep; ``cli._common.parse_set``).
+    """
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set expects key=value (got {item!r})")
+            raise ConfigError(f"--set expects key=value, e.g. --set train_size=500 (got {item!r})")
         out[key.strip()] = value.strip()
     return out
 
