@@ -200,6 +200,8 @@ def test_defaults_are_valid():
         ("early_stopping", 0),
         ("num_threads", 0),
         ("gradient_accumulation_steps", 0),
+        ("max_steps", 0),
+        ("max_steps", -2),
         ("model", "  "),
     ],
 )
@@ -224,6 +226,42 @@ def test_head_tail_needs_more_than_130_tokens(max_length):
 def test_head_tail_with_131_and_head_with_64_are_valid():
     RunConfig().override({"truncation": "head_tail", "max_length": 131}).validate()
     RunConfig().override({"truncation": "head", "max_length": 64}).validate()
+
+
+@pytest.mark.parametrize("bad", [0, -2])
+def test_one_max_steps_rule_for_train_pretrain_and_distill(bad):
+    from reviewsense.distill import DistillConfig
+    from reviewsense.pretrain import PretrainConfig
+
+    configs = {
+        "train": lambda n: RunConfig().override({"max_steps": n}),
+        "pretrain": lambda n: PretrainConfig(max_steps=n).validate(),
+        "distill": lambda n: DistillConfig(teacher="x", max_steps=n).validate(),
+    }
+    for name, check in configs.items():
+        for good in (-1, 1, 500):
+            check(good)
+        with pytest.raises(ConfigError, match=f"'max_steps': {bad}") as e:
+            check(bad)
+        assert config.MAX_STEPS_RULE in str(e.value), name
+
+
+def test_one_precision_list():
+    from reviewsense import runtime
+
+    assert config.PRECISIONS is runtime.PRECISIONS
+
+
+def test_definition_changes_ignore_equal_values_and_execution_keys():
+    cfg = RunConfig().override({"lr": 1e-4, "train_size": 2000})
+    same = {"lr": "1.0e-4", "train.epochs": 3, "train_size": "2000", "model": "minilm"}
+    assert cfg.definition_changes(same | {"seed": None}) == []
+    assert cfg.definition_changes({"num_threads": 3, "analyze": "false"}) == []
+    changed = {"lr": 0.5, "train_size": "none", "data.max_length": 128, "epochs": 3}
+    assert cfg.definition_changes(changed) == ["lr", "train_size", "data.max_length"]
+    assert cfg.get("lr") == 1e-4  # a question, not an override
+    with pytest.raises(ConfigError, match="unknown config key 'nope'"):
+        cfg.definition_changes({"nope": 1})
 
 
 # -- files -----------------------------------------------------------------------------------

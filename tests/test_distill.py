@@ -17,9 +17,10 @@ from reviewsense.distill import (
     build_student,
     choose_layers,
     distillation_loss,
+    load_reviews,
     run_distillation,
 )
-from reviewsense.errors import ConfigError, ReviewsenseError
+from reviewsense.errors import ConfigError, DataError, ReviewsenseError
 
 needs_imdb = pytest.mark.skipif(not imdb_available(), reason="IMDb parquet files not present")
 
@@ -84,6 +85,33 @@ def test_config_validation_names_the_key(key, value):
         DistillConfig(teacher="x", **{key: value}).validate()
 
 
+def test_max_length_follows_the_one_range_rule():
+    DistillConfig(teacher="x", max_length=1024).validate()  # the teacher's limit decides
+    with pytest.raises(ConfigError, match="'max_length': 9000 .*at most 8192 tokens"):
+        DistillConfig(teacher="x", max_length=9000).validate()
+
+
+@pytest.mark.parametrize(
+    ("max_length", "expected"),
+    [
+        (130, r"'max_length': 130 — the teacher's truncation \(head_tail, 128 head tokens\) "
+              r"needs at least 131 tokens; pass --max-length 131 or more"),
+        (100, "needs at least 131"),
+        (1024, r"'max_length': 1024 — the model .* at most 512 tokens"),
+    ],
+)  # fmt: skip
+def test_max_length_is_checked_against_the_teacher_before_any_data(tmp_path, max_length, expected):
+    teacher = build_tiny_model(
+        tmp_path / "teacher", settings=rundir.ModelSettings(max_length=256, truncation="head_tail")
+    )
+    cfg = DistillConfig(
+        teacher=str(teacher), layers=1, max_length=max_length, data_dir=str(tmp_path / "no-imdb")
+    )
+    with pytest.raises(ConfigError, match=expected):
+        run_distillation(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def _synthetic_imdb_folder(root):
     """An IMDb-layout folder (train/test/unsupervised.parquet, Hub schema) of synthetic reviews:
     data the tiny synthetic-trained teacher really knows, so agreement measures the transfer
@@ -98,6 +126,33 @@ def _synthetic_imdb_folder(root):
             rows["label"] = -1
         rows.to_parquet(root / f"{name}.parquet", index=False)
     return root
+
+
+def test_blank_unlabelled_rows_are_counted(tmp_path):
+    import pandas as pd
+
+    imdb = _synthetic_imdb_folder(tmp_path / "imdb")
+    unsup = pd.read_parquet(imdb / "unsupervised.parquet")
+    unsup.loc[[5, 9, 11], "text"] = ["", "   ", None]
+    unsup.to_parquet(imdb / "unsupervised.parquet", index=False)
+    cfg = DistillConfig(teacher="x", train_size=20, eval_size=10, data_dir=str(imdb))
+    facts = load_reviews(cfg)["facts"]
+    assert facts["unlabelled_skipped_rows"] == 3 and facts["unlabelled"] == 297
+
+
+def test_no_imdb_folder_names_the_distill_flag(tmp_path, monkeypatch, review_files):
+    from reviewsense.data import read_labelled_file
+    from reviewsense.settings import get_settings
+
+    monkeypatch.delenv("REVIEWSENSE_IMDB_DIR", raising=False)
+    monkeypatch.setattr("reviewsense.data.sources.PROJECT_ROOT", tmp_path / "project")
+    get_settings.cache_clear()
+    split, _ = read_labelled_file(review_files["train"])
+    try:
+        with pytest.raises(DataError, match=r"^--unlabeled-size 10 \(.*0: none\): no local IMDb"):
+            load_reviews(DistillConfig(teacher="x", unlabeled_size=10), split, split)
+    finally:
+        get_settings.cache_clear()
 
 
 def test_distilled_student_agrees_with_its_teacher_beyond_chance(tiny_bert, review_files, tmp_path):

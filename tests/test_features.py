@@ -151,3 +151,14 @@ def test_build_dataset_labels_are_ints():
     ds = features.build_dataset(ENCODED, np.array(LABELS, dtype=np.int8))
     assert ds["labels"] == LABELS
     assert set(ds.column_names) == {"input_ids", "labels", "length"}
+
+
+def test_head_tokens_reach_the_tokens(tokenizer, cache):
+    from reviewsense.truncation import DEFAULT_HEAD_TOKENS
+
+    long = [TEXTS[1]]
+    ids = tokenizer(long, add_special_tokens=False)["input_ids"][0]
+    out = features.tokenize_cached(tokenizer, long, 40, "head_tail", head_tokens=5)
+    assert out["input_ids"][0][1:-1] == ids[:5] + ids[-(40 - 2 - 5) :]
+    default = features.tokenize_cached(tokenizer, long, 160, "head_tail")
+    assert default == encode_texts(tokenizer, long, 160, "head_tail", DEFAULT_HEAD_TOKENS)

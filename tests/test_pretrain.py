@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import IMDB_DIR, imdb_available, make_reviews
-from tiny_models import tiny_config
+from tiny_models import build_tiny_model, tiny_config
 
 from reviewsense import rundir
 from reviewsense.errors import ConfigError, DataError
@@ -37,6 +37,30 @@ def test_windows_keep_every_token_and_drop_a_short_tail():
 def test_config_validation_names_the_key(key, value):
     with pytest.raises(ConfigError, match=f"'{key}'"):
         PretrainConfig(**{key: value}).validate()
+
+
+def test_max_length_follows_the_one_range_rule():
+    PretrainConfig(max_length=1024).validate()  # long-context models: the model decides
+    with pytest.raises(ConfigError, match="'max_length': 9000 .*at most 8192 tokens"):
+        PretrainConfig(max_length=9000).validate()
+
+
+def test_max_length_beyond_the_models_positions_fails_before_reading_texts(tmp_path):
+    model = build_tiny_model(tmp_path / "short-model", max_position_embeddings=32)
+    cfg = PretrainConfig(model=str(model), data=str(tmp_path / "never-read.csv"), max_length=64)
+    with pytest.raises(ConfigError, match=r"'max_length': 64 — the model .* at most 32 tokens"):
+        run_pretraining(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@needs_imdb
+def test_skipped_rows_are_counted_for_pretrain_json(tmp_path):
+    texts = [t for t, _ in make_reviews(6)]
+    texts[2], texts[4] = "  ", None
+    path = tmp_path / "texts.csv"
+    pd.DataFrame({"id": range(6), "text": texts}).to_csv(path, index=False)
+    kept, facts = prepare_texts(PretrainConfig(data=str(path)))
+    assert len(kept) == 4 and facts["skipped_rows"] == 2 and facts["texts"] == 4
 
 
 @needs_imdb

@@ -60,3 +60,29 @@ def test_set_threads_applies_it_and_refuses_zero():
     assert runtime.tune_allocator.cache_info().currsize == 1
     with pytest.raises(runtime.ReviewsenseError, match="at least 1"):
         runtime.set_threads(0)
+
+
+@pytest.fixture
+def env_threads(monkeypatch):
+    """REVIEWSENSE_NUM_THREADS set to a count the cores would not give; restored after."""
+    import psutil
+    import torch
+
+    from reviewsense.settings import get_settings
+
+    before = torch.get_num_threads()
+    wanted = (psutil.cpu_count(logical=False) or 1) + 1  # not what the cores give
+    monkeypatch.setenv("REVIEWSENSE_NUM_THREADS", str(wanted))
+    get_settings.cache_clear()
+    yield wanted
+    get_settings.cache_clear()
+    torch.set_num_threads(before)
+
+
+def test_training_threads_honour_reviewsense_num_threads(env_threads):
+    import torch
+
+    assert runtime.configured_threads() == env_threads
+    assert runtime.default_threads() == env_threads
+    assert runtime.set_threads(None) == env_threads == torch.get_num_threads()
+    assert runtime.set_threads(3) == 3  # an explicit --threads wins

@@ -13,7 +13,7 @@ import time
 import pandas as pd
 import pytest
 from conftest import IMDB_DIR, ROOT, imdb_available
-from tiny_models import tiny_config
+from tiny_models import build_tiny_model, tiny_config
 
 from reviewsense import rundir
 from reviewsense.checkpoints import checkpoint_step
@@ -124,6 +124,33 @@ def test_tiny_distilbert_trains(tiny_distilbert, review_files, tmp_path):
     assert (
         json.loads((tmp_path / "run/model/config.json").read_text())["model_type"] == "distilbert"
     )
+
+
+def test_head_tokens_shape_the_training_inputs(tiny_bert, review_files, tmp_path, monkeypatch):
+    """``--set head_tokens=N`` cuts the training reviews as the saved model will be used."""
+    from reviewsense.train import _prepare_inputs, _Run, model_settings
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # a fresh token cache
+    cfg = tiny_config(tiny_bert, review_files, max_length=24, truncation="head_tail", head_tokens=4)
+    inputs = _prepare_inputs(_Run(cfg, tmp_path / "run", 0, 1, 0.0))
+    full = inputs.tokenizer(list(inputs.bundle.train.texts), add_special_tokens=False)
+    pairs = list(zip(full["input_ids"], inputs.enc["train"]["input_ids"], strict=True))
+    cut = [(ids, enc) for ids, enc in pairs if len(ids) > 24 - 2]
+    assert len(cut) > 10
+    for ids, enc in cut:
+        assert enc[1:-1] == ids[:4] + ids[-(24 - 2 - 4) :]
+    assert model_settings(cfg).head_tokens == 4
+
+
+def test_max_length_beyond_the_models_positions_fails_before_training(review_files, tmp_path):
+    from reviewsense.errors import ConfigError
+
+    model = build_tiny_model(tmp_path / "short-model", max_position_embeddings=32)
+    cfg = tiny_config(model, review_files, max_length=64, max_steps=1)
+    with pytest.raises(ConfigError, match=r"'max_length': 64 — the model .* at most 32 tokens"):
+        run_training(cfg, output_dir=tmp_path / "run")
+    assert not (tmp_path / "run" / rundir.CHECKPOINTS_DIR).exists()
+    assert not (tmp_path / "run" / rundir.MODEL_DIR).exists()
 
 
 def test_output_with_checkpoints_needs_resume(tiny_bert, review_files, tmp_path):

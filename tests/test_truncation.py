@@ -161,3 +161,39 @@ def test_truncation_spec_is_validated_on_creation():
         with pytest.raises(ValueError, match=field):
             TruncationSpec(**bad)
     assert TruncationSpec(max_length=131).mode == "head_tail"  # 128 head + 1 tail + [CLS]/[SEP]
+
+
+# -- max_length: the one range rule, and the model's own limit -------------------------------
+def test_one_range_rule_for_every_max_length():
+    from reviewsense.truncation import MAX_LENGTH_RANGE, max_length_problem
+
+    lo, hi = MAX_LENGTH_RANGE
+    assert max_length_problem(lo) is None and max_length_problem(hi) is None
+    assert "at least 8 and at most 8192" in max_length_problem(lo - 1)
+    assert "got 8193" in max_length_problem(hi + 1)
+
+
+def test_shortest_max_length_is_the_head_tail_rule():
+    from reviewsense.truncation import shortest_max_length, spec_problem
+
+    assert shortest_max_length("head") == 8
+    assert shortest_max_length("head_tail") == 131
+    assert shortest_max_length("head_tail", 2) == 8
+    n = shortest_max_length("head_tail", 20)
+    assert spec_problem(n, "head_tail", 20) is None and spec_problem(n - 1, "head_tail", 20)
+
+
+def test_a_max_length_beyond_the_models_positions_is_a_config_error():
+    from transformers import BertConfig, RobertaConfig
+
+    from reviewsense.errors import ConfigError
+    from reviewsense.truncation import check_fits_model, model_max_length
+
+    bert = BertConfig(max_position_embeddings=64)
+    check_fits_model(64, bert, "tiny")
+    with pytest.raises(ConfigError, match=r"'max_length': 65 — the model tiny takes at most 64 "):
+        check_fits_model(65, bert, "tiny")
+    # RoBERTa numbers positions from padding_idx + 1: 514 embeddings take 512 tokens
+    assert model_max_length(RobertaConfig(max_position_embeddings=514)) == 512
+    assert model_max_length(object()) is None
+    check_fits_model(8192, object(), "a model without position embeddings")

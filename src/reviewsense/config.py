@@ -14,6 +14,7 @@ naming the key, before anything runs.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import types
@@ -27,6 +28,7 @@ import yaml
 from reviewsense.attention import ATTENTION_KERNELS
 from reviewsense.dropout import DROPOUT_KERNELS
 from reviewsense.errors import ConfigError
+from reviewsense.runtime import PRECISIONS
 from reviewsense.settings import PROJECT_ROOT
 from reviewsense.truncation import (
     DEFAULT_HEAD_TOKENS,
@@ -36,7 +38,6 @@ from reviewsense.truncation import (
     spec_problem,
 )
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Keys older config.yaml files may hold; read without error, not used.
 _RETIRED_KEYS = {
     "metric_for_best_model": "the kept checkpoint is chosen by validation accuracy with the "
@@ -55,6 +56,19 @@ TRAINING_ATTENTION_DROPOUT = 0.0
 def valid_attention_dropout(p: float | None) -> bool:
     """An attention-dropout setting: a probability in [0, 1), or None (the checkpoint's)."""
     return p is None or 0 <= p < 1
+
+
+# max_steps of train, pretrain and distill: -1 (the Trainer's "not set") trains for the epochs
+MAX_STEPS_RULE = "must be > 0, or -1 to train for the epochs"
+
+
+def valid_max_steps(n: int) -> bool:
+    """A max_steps setting: a positive step count, or -1 (train for the epochs)."""
+    return n == -1 or n > 0
+
+
+# Keys that say how a run executes, not what it computes: a resumed run may change them.
+EXECUTION_KEYS = ("num_threads", "analyze")
 
 
 @dataclass
@@ -109,7 +123,7 @@ class TrainConfig:
     attention_dropout: float | None = TRAINING_ATTENTION_DROPOUT
     attention_kernel: str = "auto"  # ATTENTION_KERNELS; "sdpa" = transformers' default
     dropout_kernel: str = "auto"  # DROPOUT_KERNELS; "torch" = nn.Dropout's bernoulli masks
-    max_steps: int = -1  # >0 overrides epochs (tests, smoke runs)
+    max_steps: int = -1  # >0 overrides epochs (tests, smoke runs); valid_max_steps
     analyze: bool = True  # run `analyze` into <run>/analysis at the end
 
 
@@ -147,6 +161,7 @@ class RunConfig:
             ("early_stopping", t.early_stopping is None or t.early_stopping >= 1, "must be >= 1"),
             ("num_threads", t.num_threads is None or t.num_threads >= 1, "must be >= 1"),
             ("gradient_accumulation_steps", t.gradient_accumulation_steps >= 1, "must be >= 1"),
+            ("max_steps", valid_max_steps(t.max_steps), MAX_STEPS_RULE),
             (
                 "attention_dropout",
                 valid_attention_dropout(t.attention_dropout),
@@ -197,6 +212,23 @@ class RunConfig:
         obj, name = self._locate(key)
         ftype = _field_types(obj)[name]
         setattr(obj, name, _coerce(key, value, ftype))
+
+    def definition_changes(self, overrides: dict[str, Any]) -> list[str]:
+        """The keys of ``overrides`` that would change what this run computes.
+
+        ``None`` values (flag not given), values equal to the current ones (after coercion)
+        and :data:`EXECUTION_KEYS` are not changes. Raises ConfigError for an unknown key or a
+        value of the wrong type, like :meth:`set`.
+        """
+        probe = copy.deepcopy(self)
+        changed = []
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            probe.set(key, value)
+            if self._locate(key)[1] not in EXECUTION_KEYS and probe.get(key) != self.get(key):
+                changed.append(key)
+        return changed
 
     def override(self, overrides: dict[str, Any]) -> RunConfig:
         """Apply ``{key: value}`` in order, then validate the result.

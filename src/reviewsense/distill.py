@@ -26,6 +26,7 @@ import numpy as np
 
 from reviewsense import rundir
 from reviewsense.attention import ATTENTION_KERNELS, apply_training_kernel, restore_sdpa
+from reviewsense.config import MAX_STEPS_RULE, valid_max_steps
 from reviewsense.distill_eval import evaluate_student, teacher_logits
 from reviewsense.dropout import DROPOUT_KERNELS, apply_dropout_kernel
 from reviewsense.errors import ConfigError, ModelError, ReviewsenseError
@@ -37,6 +38,12 @@ from reviewsense.trainer_utils import (
     progress_callback,
     training_arguments,
     with_length_buckets,
+)
+from reviewsense.truncation import (
+    MAX_LENGTH_RULE,
+    check_fits_model,
+    max_length_problem,
+    shortest_max_length,
 )
 
 log = logging.getLogger(__name__)
@@ -84,11 +91,11 @@ class DistillConfig:
             ("unlabeled_size", self.unlabeled_size >= 0, "must be >= 0"),
             ("eval_size", self.eval_size >= 2, "must be >= 2"),
             ("epochs", self.epochs > 0, "must be > 0"),
-            ("max_steps", self.max_steps == -1 or self.max_steps > 0, "must be > 0"),
+            ("max_steps", valid_max_steps(self.max_steps), MAX_STEPS_RULE),
             (
                 "max_length",
-                self.max_length is None or 8 <= self.max_length <= 512,
-                "must be between 8 and 512 tokens",
+                self.max_length is None or max_length_problem(self.max_length) is None,
+                MAX_LENGTH_RULE,
             ),
             ("temperature", self.temperature > 0, "must be > 0"),
             ("alpha", 0 <= self.alpha <= 1, "must be in [0, 1]"),
@@ -173,6 +180,22 @@ def load_teacher(path: str):
     return model_dir, model.eval(), tokenizer, rundir.read_model_settings(model_dir)
 
 
+def _student_length(cfg: DistillConfig, settings, teacher) -> None:
+    """Apply ``--max-length`` to the teacher's inference ``settings`` (the student's), or
+    refuse it: too short for the teacher's truncation, or too long for the model."""
+    if cfg.max_length is None:
+        return
+    shortest = shortest_max_length(settings.truncation, settings.head_tokens)
+    if cfg.max_length < shortest:
+        raise ConfigError(
+            f"invalid value for 'max_length': {cfg.max_length} — the teacher's truncation "
+            f"({settings.truncation}, {settings.head_tokens} head tokens) needs at least "
+            f"{shortest} tokens; pass --max-length {shortest} or more"
+        )
+    check_fits_model(cfg.max_length, teacher.config, cfg.teacher)
+    settings.max_length = cfg.max_length
+
+
 # -- loss ------------------------------------------------------------------------------------
 def distillation_loss(student_logits, teacher_logits, labels, temperature: float, alpha: float):
     """alpha * CE(labelled rows) + (1 - alpha) * T^2 * KL(teacher_T || student_T).
@@ -236,13 +259,12 @@ def load_reviews(cfg: DistillConfig, labelled=None, held_out=None) -> dict:
     ``labelled``/``held_out``: Splits chosen by the caller (a sweep passes its run's training
     and validation splits); default: ``train_size`` IMDb train / ``eval_size`` IMDb test reviews.
     """
-    from reviewsense.data import load_imdb_split, stratified_indices
+    from reviewsense.data import load_imdb_split, read_texts, stratified_indices
     from reviewsense.unlabelled import (
         IMDB_UNSUPERVISED,
         data_file,
         exclude_test_texts,
         imdb_test_texts,
-        read_texts,
     )
 
     train = labelled if labelled is not None else load_imdb_split("train", cfg.data_dir)
@@ -253,10 +275,11 @@ def load_reviews(cfg: DistillConfig, labelled=None, held_out=None) -> dict:
         test = load_imdb_split("test", cfg.data_dir)
         test = test.subset(stratified_indices(test.labels, cfg.eval_size, cfg.seed))
     texts, labels = list(train.texts), list(train.labels)
-    dropped = 0
+    dropped = skipped = 0
     if cfg.unlabeled_size > 0:
-        path = data_file(IMDB_UNSUPERVISED, cfg.data_dir)
-        extra, rows = read_texts(path)
+        asked_by = f"--unlabeled-size {cfg.unlabeled_size} (IMDb unlabelled reviews; 0: none)"
+        path = data_file(IMDB_UNSUPERVISED, cfg.data_dir, asked_by)
+        extra, rows, skipped = read_texts(path, text_flag=None)
         # unlabelled reviews that are test reviews would leak the held-out set
         extra, rows, dropped = exclude_test_texts(
             extra, rows, str(path), imdb_test_texts(cfg.data_dir), drop=True
@@ -268,6 +291,7 @@ def load_reviews(cfg: DistillConfig, labelled=None, held_out=None) -> dict:
     facts = {
         "labelled": len(train),
         "unlabelled": len(texts) - len(train),
+        "unlabelled_skipped_rows": skipped,  # null, non-text or blank (read_texts logs it)
         "unlabelled_test_texts_dropped": dropped,
         "held_out": len(test),
         "held_out_source": test.source,
@@ -398,8 +422,7 @@ def run_distillation(
     n_teacher = getattr(teacher.config, _layout(teacher)[1])
     keep = choose_layers(n_teacher, cfg.layers)
     log.info("teacher %s: %d layers; the student keeps %s", teacher_dir, n_teacher, keep)
-    if cfg.max_length is not None:
-        settings.max_length = cfg.max_length
+    _student_length(cfg, settings, teacher)
     data = data if data is not None else load_reviews(cfg)
 
     def encode(texts: list[str]) -> list[list[int]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reviewsense.truncation import encode_texts
+from reviewsense.truncation import DEFAULT_HEAD_TOKENS, encode_texts
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def tokenize_cached(
     texts: Sequence[str],
     max_length: int,
     mode: str,
-    head_tokens: int = 128,
+    head_tokens: int = DEFAULT_HEAD_TOKENS,
     desc: str = "tokenizing",
     use_cache: bool = True,
 ) -> dict[str, list]:

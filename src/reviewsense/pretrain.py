@@ -25,7 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from reviewsense import rundir
-from reviewsense.config import TRAINING_ATTENTION_DROPOUT, valid_attention_dropout
+from reviewsense.config import (
+    MAX_STEPS_RULE,
+    TRAINING_ATTENTION_DROPOUT,
+    valid_attention_dropout,
+    valid_max_steps,
+)
 from reviewsense.errors import ConfigError, DataError, ReviewsenseError
 from reviewsense.jsonio import write_json
 from reviewsense.mlm import (
@@ -46,12 +51,12 @@ from reviewsense.trainer_utils import (
     training_arguments,
     with_length_buckets,
 )
+from reviewsense.truncation import MAX_LENGTH_RULE, check_fits_model, max_length_problem
 from reviewsense.unlabelled import (
     IMDB_UNSUPERVISED,
     data_file,
     exclude_test_texts,
     imdb_test_texts,
-    read_texts,
 )
 
 log = logging.getLogger(__name__)
@@ -92,8 +97,8 @@ class PretrainConfig:
             ("data", bool(str(self.data).strip()), f"'{IMDB_UNSUPERVISED}' or a file"),
             ("train_size", self.train_size is None or self.train_size >= 2, "must be >= 2"),
             ("epochs", self.epochs > 0, "must be > 0"),
-            ("max_steps", self.max_steps == -1 or self.max_steps > 0, "must be > 0"),
-            ("max_length", 8 <= self.max_length <= 512, "must be between 8 and 512 tokens"),
+            ("max_steps", valid_max_steps(self.max_steps), MAX_STEPS_RULE),
+            ("max_length", max_length_problem(self.max_length) is None, MAX_LENGTH_RULE),
             ("lr", self.lr > 0, "must be > 0"),
             ("batch_size", self.batch_size >= 1, "must be >= 1"),
             ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
@@ -149,8 +154,10 @@ def encode_windows(tokenizer, texts: list[str], max_length: int) -> list[list[in
 
 def prepare_texts(cfg: PretrainConfig) -> tuple[list[str], dict]:
     """Read, refuse test texts, subsample. Returns (texts, facts for pretrain.json)."""
+    from reviewsense.data import read_texts
+
     path = data_file(cfg.data, cfg.data_dir)
-    texts, rows = read_texts(path, cfg.text_column)
+    texts, rows, skipped = read_texts(path, cfg.text_column)
     builtin = cfg.data == IMDB_UNSUPERVISED
     if builtin and not cfg.drop_test_texts:
         log.info("IMDb unsupervised holds reviews that are also test reviews: dropping them")
@@ -162,7 +169,12 @@ def prepare_texts(cfg: PretrainConfig) -> tuple[list[str], dict]:
         texts = [texts[i] for i in idx]
     if len(texts) < 2:
         raise DataError(f"{path}: {len(texts)} usable text(s); pre-training needs at least 2")
-    facts = {"file": str(path), "texts": len(texts), "test_texts_dropped": dropped}
+    facts = {
+        "file": str(path),
+        "texts": len(texts),
+        "skipped_rows": skipped,  # null, non-text or blank cells (read_texts logs the first)
+        "test_texts_dropped": dropped,
+    }
     return texts, facts
 
 
@@ -278,8 +290,11 @@ def run_pretraining(cfg: PretrainConfig, output_dir: str | Path, resume: bool = 
     precision = resolve_precision(cfg.precision)
     log.info("threads %d, precision %s", threads, precision)
     transformers.set_seed(cfg.seed)
-    texts, data_facts = prepare_texts(cfg)
+    # the model first: its length limit is checked before the texts are read (no global RNG is
+    # drawn by prepare_texts, so the order changes no result)
     model, tokenizer, src, new_head = load_mlm_model(cfg.model, cfg.attention_dropout)
+    check_fits_model(cfg.max_length, model.config, cfg.model)
+    texts, data_facts = prepare_texts(cfg)
     collator = MLMCollator(tokenizer, cfg.whole_word)
     train_ds, eval_ds, sizes = _datasets(cfg, tokenizer, texts, collator)
 

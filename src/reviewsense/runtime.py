@@ -7,7 +7,8 @@ benchmarks alike:
   ``"avx512_bf16"`` (AMD EPYC / older Xeon, ~2.3x fp32) or ``"none"``.
 - ``resolve_precision("auto", device)`` picks bf16 where it is fast, else fp32 (fp16 on GPUs
   without bf16).
-- ``default_threads()`` / ``set_threads(n)``: intra-op threads = physical cores / processes.
+- ``default_threads()`` / ``set_threads(n)``: intra-op threads = ``REVIEWSENSE_NUM_THREADS``
+  when set, else physical cores / processes (train, pretrain, distill, score --engine local).
 - ``tune_allocator()``: glibc malloc keeps freed activation buffers instead of handing them back
   to the kernel and faulting them in again on the next step (training: ``set_threads`` calls it;
   batch inference: predict, evaluate, score).
@@ -28,7 +29,11 @@ from reviewsense.errors import ReviewsenseError
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # training (train, pretrain, distill)
+# what resolve_precision("auto") picks, for the --precision help of the training commands
+AUTO_PRECISION = (
+    "auto = bf16 where the CPU/GPU has a fast bf16 path, else fp32 (fp16 on a GPU without bf16)"
+)
 BF16_PATHS = ("amx", "avx512_bf16", "none")
 
 
@@ -129,21 +134,40 @@ def resolve_precision(requested: str, device: str | None = None) -> str:
 
 
 # -- threads -------------------------------------------------------------------------------------
+THREADS_DEFAULT = "REVIEWSENSE_NUM_THREADS, else physical cores / processes"  # --threads help
+
+
+def configured_threads() -> int | None:
+    """``REVIEWSENSE_NUM_THREADS`` per process (None when unset)."""
+    from reviewsense.settings import get_settings
+
+    return get_settings().num_threads
+
+
 def default_threads() -> int:
-    """Physical cores / processes on this machine (hyper-threads slow GEMMs down)."""
+    """Intra-op threads when none are requested: ``REVIEWSENSE_NUM_THREADS`` when set, else
+    physical cores / processes on this machine (hyper-threads slow GEMMs down)."""
     import psutil
 
+    configured = configured_threads()
+    if configured is not None:
+        return configured
     _, world = world_info()
     return max(1, (psutil.cpu_count(logical=False) or os.cpu_count() or 1) // world)
+
+
+def resolve_threads(requested: int | None) -> int:
+    """``requested`` (validated) or :func:`default_threads`: the thread count of a batch job."""
+    if requested is not None and requested < 1:
+        raise ReviewsenseError(f"threads must be at least 1, got {requested}")
+    return requested or default_threads()
 
 
 def set_threads(requested: int | None) -> int:
     """Set torch's intra-op threads to ``requested`` or the default; return the number used."""
     import torch
 
-    if requested is not None and requested < 1:
-        raise ReviewsenseError(f"threads must be at least 1, got {requested}")
-    n = requested or default_threads()
+    n = resolve_threads(requested)
     torch.set_num_threads(n)
     tune_allocator()
     return n

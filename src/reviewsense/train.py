@@ -189,19 +189,26 @@ def _prepare_inputs(run: _Run) -> _Inputs:
     from reviewsense.dropout import apply_dropout_kernel
     from reviewsense.features import build_dataset, tokenize_cached
     from reviewsense.modeling import load_for_training
+    from reviewsense.truncation import check_fits_model
 
     d = run.cfg.data
     bundle = load_data(d, seed=run.cfg.train.seed)
     model, tokenizer = load_for_training(
         run.cfg.model, attention_dropout=run.cfg.train.attention_dropout
     )
+    check_fits_model(d.max_length, model.config, run.cfg.model)
     apply_training_kernel(model, run.cfg.train.attention_kernel, run.precision)
     apply_dropout_kernel(model, run.cfg.train.dropout_kernel)
     # The test split is tokenized once, by the Predictor that scores it (_score_splits).
     splits = (("train", bundle.train), ("val", bundle.val))
     enc = {
         name: tokenize_cached(
-            tokenizer, split.texts, d.max_length, d.truncation, desc=f"tokenizing {name}"
+            tokenizer,
+            split.texts,
+            d.max_length,
+            d.truncation,
+            d.head_tokens,  # the spec the model is saved with (model_settings)
+            desc=f"tokenizing {name}",
         )
         for name, split in splits
     }

@@ -11,12 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reviewsense.errors import ConfigError
+
 TRUNCATION_MODES = ("head", "head_tail")  # modes a model is trained with
 SPECIAL_TOKENS = 2  # [CLS] ... [SEP]
 DEFAULT_MAX_LENGTH = 256  # tokens, including [CLS] and [SEP]
 DEFAULT_MODE = "head_tail"
 DEFAULT_HEAD_TOKENS = 128  # head_tail: content tokens kept from the start
-MAX_LENGTH_RANGE = (8, 8192)
+MAX_LENGTH_RANGE = (8, 8192)  # tokens; a model's own limit is checked by check_fits_model
+MAX_LENGTH_RULE = f"must be at least {MAX_LENGTH_RANGE[0]} and at most {MAX_LENGTH_RANGE[1]} tokens"
+# model_type -> positions its embeddings reserve before the first token (RoBERTa-style models
+# number positions from padding_idx + 1 = 2, so 514 position embeddings take 512 tokens)
+_POSITION_OFFSET = {"roberta": 2, "xlm-roberta": 2, "camembert": 2}
 
 
 @dataclass(frozen=True)
@@ -37,16 +43,55 @@ class TruncationSpec:
             raise ValueError(problem)
 
 
+def max_length_problem(max_length: int) -> str | None:
+    """Why ``max_length`` is out of range (one sentence naming it), or None.
+
+    The one range rule of every max_length (train, pretrain windows, distill); whether a given
+    model takes that many tokens is :func:`check_fits_model`'s question.
+    """
+    lo, hi = MAX_LENGTH_RANGE
+    if not lo <= max_length <= hi:
+        return f"max_length {MAX_LENGTH_RULE}, got {max_length}"
+    return None
+
+
+def model_max_length(model_config) -> int | None:
+    """The most tokens ``model_config``'s position embeddings cover; None when it has none."""
+    n = getattr(model_config, "max_position_embeddings", None)
+    if not isinstance(n, int) or n < 1:
+        return None
+    return n - _POSITION_OFFSET.get(getattr(model_config, "model_type", ""), 0)
+
+
+def check_fits_model(max_length: int, model_config, model: str) -> None:
+    """Raise ConfigError when ``max_length`` exceeds what the model ``model`` can take.
+
+    Called as soon as a command knows its model's config, before any tokenizing or training:
+    a longer input would fail deep in the forward pass (position embeddings out of range).
+    """
+    limit = model_max_length(model_config)
+    if limit is not None and max_length > limit:
+        raise ConfigError(
+            f"invalid value for 'max_length': {max_length} — the model {model} takes at most "
+            f"{limit} tokens (max_position_embeddings); pass --max-length {limit} or less"
+        )
+
+
+def shortest_max_length(mode: str, head_tokens: int = DEFAULT_HEAD_TOKENS) -> int:
+    """The smallest max_length ``mode`` works with: head_tail needs room for one tail token."""
+    lo = MAX_LENGTH_RANGE[0]
+    return max(lo, head_tokens + SPECIAL_TOKENS + 1) if mode == "head_tail" else lo
+
+
 def spec_problem(max_length: int, mode: str, head_tokens: int = DEFAULT_HEAD_TOKENS) -> str | None:
     """Why these settings cannot work (one sentence naming the field), or None."""
-    lo, hi = MAX_LENGTH_RANGE
     if mode not in TRUNCATION_MODES:
         return f"truncation must be one of {', '.join(TRUNCATION_MODES)}, got {mode!r}"
-    if not lo <= max_length <= hi:
-        return f"max_length must be at least {lo} and at most {hi} tokens, got {max_length}"
+    if (problem := max_length_problem(max_length)) is not None:
+        return problem
     if head_tokens < 1:
         return f"head_tokens must be >= 1, got {head_tokens}"
-    if mode == "head_tail" and max_length - SPECIAL_TOKENS - head_tokens < 1:
+    if max_length < shortest_max_length(mode, head_tokens):
         return (
             f"head_tail keeps {head_tokens} head tokens and needs max_length > "
             f"{head_tokens + SPECIAL_TOKENS}, got {max_length} (use --truncation head)"

@@ -1,8 +1,9 @@
 """Unlabelled in-domain texts (IMDb ``unsupervised.parquet`` or any table with a text column)
 and the guard that keeps IMDb test reviews out of anything a model trains on.
 
-Used by ``pretrain`` (MLM texts) and ``distill`` (unlabelled reviews for soft labels). Texts are
-compared with the test reviews after normalisation (lower case, whitespace collapsed).
+Used by ``pretrain`` (MLM texts) and ``distill`` (unlabelled reviews for soft labels), which read
+the texts with :func:`reviewsense.data.read_texts`. Texts are compared with the test reviews
+after normalisation (lower case, whitespace collapsed).
 """
 
 from __future__ import annotations
@@ -55,8 +56,15 @@ def exclude_test_texts(
     return texts, rows, 0
 
 
-def data_file(data: str, data_dir: str | None) -> Path:
-    """The file behind ``--data``: the IMDb unsupervised parquet or the given path."""
+def data_file(
+    data: str, data_dir: str | None, asked_by: str = f"--data {IMDB_UNSUPERVISED}"
+) -> Path:
+    """The file behind ``data``: the IMDb unsupervised parquet or the given path.
+
+    Args:
+        asked_by: the caller's flag(s) that asked for the IMDb texts, named in the error when
+            there is no IMDb folder (the default is pretrain's).
+    """
     if data != IMDB_UNSUPERVISED:
         return Path(data).expanduser()
     from reviewsense.data import resolve_imdb_dir
@@ -64,27 +72,7 @@ def data_file(data: str, data_dir: str | None) -> Path:
     folder = resolve_imdb_dir(data_dir)
     if folder is None:
         raise DataError(
-            f"--data {IMDB_UNSUPERVISED}: no local IMDb folder found; pass --data-dir DIR (a "
-            "folder with unsupervised.parquet) or set REVIEWSENSE_IMDB_DIR"
+            f"{asked_by}: no local IMDb folder found; pass --data-dir DIR (a folder with "
+            "unsupervised.parquet) or set REVIEWSENSE_IMDB_DIR"
         )
     return folder / "unsupervised.parquet"
-
-
-def read_texts(path: Path, text_column: str = "text") -> tuple[list[str], list[int]]:
-    """Non-empty texts of ``path`` and their 1-based row numbers."""
-    from reviewsense.data import read_table
-
-    df = read_table(path)
-    if text_column not in df.columns:
-        raise DataError(
-            f"{path}: no column '{text_column}' (columns: {', '.join(map(str, df.columns))}); "
-            "pass --text-column"
-        )
-    texts, rows = [], []
-    for i, v in enumerate(df[text_column].tolist(), start=1):
-        if isinstance(v, str) and v.strip():
-            texts.append(v)
-            rows.append(i)
-    if not texts:
-        raise DataError(f"{path}: column '{text_column}' holds no non-empty text")
-    return texts, rows

@@ -20,6 +20,9 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
         (["--alpha", "1.5"], "invalid value for 'alpha': 1.5 (must be in [0, 1])"),
         (["--unlabeled-size", "-1"], "invalid value for 'unlabeled_size'"),
         (["--max-length", "4"], "invalid value for 'max_length'"),
+        (["--max-steps", "0"], "invalid value for 'max_steps': 0 (must be > 0, or -1"),
+        # the tiny teacher cuts head_tail (the default settings): 128 head tokens + 1 tail
+        (["--layers", "1", "--max-length", "100"], "pass --max-length 131 or more"),
     ],
 )
 def test_invalid_flags_fail_in_one_line(capsys, tiny_bert, tmp_path, args, expected):
@@ -39,6 +42,18 @@ def test_more_layers_than_the_teacher_is_refused(capsys, tiny_bert, tmp_path):
 def test_missing_teacher_is_refused(capsys, tmp_path):
     code, err = run_cli(capsys, tmp_path / "nope", "--output", tmp_path / "out")
     assert code == 2 and "does not exist" in err
+
+
+def test_help_explains_precision_and_seed(capsys):
+    from reviewsense.distill import DistillConfig
+    from reviewsense.runtime import PRECISIONS
+
+    with pytest.raises(SystemExit):
+        cli_main.main(["distill", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"{{{','.join(PRECISIONS)}}} training precision; auto = bf16" in out
+    assert f"(default {DistillConfig().seed})" in out and "--seed SEED seed of" in out
+    assert "REVIEWSENSE_NUM_THREADS" in out
 
 
 def test_help_lists_the_contract_flags(capsys):

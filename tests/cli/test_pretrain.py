@@ -24,6 +24,8 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
         (["--train-size", "1"], "invalid value for 'train_size'"),
         (["--batch-size", "0"], "invalid value for 'batch_size'"),
         (["--epochs", "0"], "invalid value for 'epochs'"),
+        (["--max-steps", "0"], "invalid value for 'max_steps': 0 (must be > 0, or -1"),
+        (["--max-length", "9000"], "'max_length': 9000 (must be at least 8 and at most 8192"),
         (["--data", "/nonexistent/texts.csv"], "/nonexistent/texts.csv: file not found"),
     ],
 )
@@ -43,6 +45,18 @@ def test_argparse_rejects_malformed_flags(capsys, args):
     with pytest.raises(SystemExit) as e:
         cli_main.main(["pretrain", *args])
     assert e.value.code == 2
+
+
+def test_help_explains_precision_and_seed(capsys):
+    from reviewsense.pretrain import PretrainConfig
+    from reviewsense.runtime import PRECISIONS
+
+    with pytest.raises(SystemExit):
+        cli_main.main(["pretrain", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"{{{','.join(PRECISIONS)}}} training precision; auto = bf16" in out
+    assert f"(default {PretrainConfig().seed})" in out and "--seed SEED seed of" in out
+    assert "REVIEWSENSE_NUM_THREADS" in out
 
 
 def test_help_lists_the_contract_flags(capsys):

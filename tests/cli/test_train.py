@@ -60,6 +60,7 @@ def write_csv(path: Path, rows: list[tuple], columns=("text", "label")) -> Path:
         (["--set", "nonsense"], ["--set expects key=value", "'nonsense'"]),
         (["--preset", "seed", "--config", "x.yaml"], ["either --preset or --config"]),
         (["--config", "no-such.yaml"], ["no-such.yaml", "does not exist"]),
+        (["--max-steps", "0"], ["'max_steps'", "must be > 0, or -1"]),
     ],
 )
 def test_config_errors_one_line_exit_2(tmp_path, args, expected):
@@ -76,6 +77,53 @@ def test_resume_without_run_dir(tmp_path):
     assert r.returncode == 2
     line = error_line(r.stderr)
     assert str(tmp_path) in line and "config.yaml" in line
+
+
+@pytest.fixture
+def resumable_run(tmp_path, tiny_bert, review_files) -> Path:
+    """A run directory as an interrupted run leaves it: config.yaml (lr 1e-3, 128 reviews)."""
+    from tiny_models import tiny_config
+
+    from reviewsense import config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config.save(tiny_config(tiny_bert, review_files), run / rundir.CONFIG_YAML)
+    return run
+
+
+@pytest.mark.parametrize(
+    ("args", "refused"),
+    [
+        (["--preset", "seed"], "--preset"),
+        (["--config", "x.yaml", "--output", "elsewhere"], "--config, --output"),
+        (["--train-size", "10"], "--train-size"),  # the data of a run never changes midway
+        (["--lr", "0.001", "--epochs", "5"], "--epochs"),  # --lr equals the run's: accepted
+        (["--set", "max_length=128", "--max-steps", "3"], "--max-steps, --set max_length"),
+    ],
+)
+def test_resume_refuses_flags_that_change_the_run(capsys, resumable_run, args, refused):
+    before = (resumable_run / rundir.CONFIG_YAML).read_text()
+    code = cli_main.main(["train", "--resume", str(resumable_run), *args])
+    assert code == 2
+    line = error_line(capsys.readouterr().err)
+    assert f"--resume {resumable_run} continues the run as its config.yaml defines it" in line
+    assert f"drop {refused} (or start a new run with --output)" in line
+    assert (resumable_run / rundir.CONFIG_YAML).read_text() == before
+    assert not (resumable_run / rundir.CHECKPOINTS_DIR).exists()
+
+
+def test_help_explains_the_training_flags(capsys):
+    from reviewsense.runtime import PRECISIONS
+
+    with pytest.raises(SystemExit):
+        cli_main.main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for flag in ("--epochs EPOCHS passes", "--weight-decay WEIGHT_DECAY AdamW", "--seed SEED seed"):
+        assert flag in out
+    assert out.count("(default: the preset's)") >= 4
+    assert f"--precision {{{','.join(PRECISIONS)}}} training precision; auto = bf16" in out
+    assert "(default: REVIEWSENSE_NUM_THREADS, else physical cores / processes)" in out
 
 
 def test_infinite_int_override_one_line(tmp_path):

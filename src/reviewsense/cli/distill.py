@@ -20,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from reviewsense.cli.pretrain import size_arg
     from reviewsense.distill import DistillConfig
     from reviewsense.dropout import DROPOUT_KERNELS
+    from reviewsense.runtime import AUTO_PRECISION, PRECISIONS, THREADS_DEFAULT
 
     d = DistillConfig()
     p.epilog = EPILOG
@@ -43,7 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=float, default=d.alpha, help="weight of the hard labels")
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="reviews per step")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=d.precision,
+        help=f"training precision; {AUTO_PRECISION} (default {d.precision})",
+    )
     p.add_argument(
         "--attention-kernel",
         choices=ATTENTION_KERNELS,
@@ -57,8 +63,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the student's dropout masks in training (auto: random-word masks on CPUs, "
         "torch on GPUs)",
     )
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help=f"seed of the reviews drawn, batch order and dropout (default {d.seed})",
+    )
+    p.add_argument("--threads", type=int, help=f"CPU threads (default: {THREADS_DEFAULT})")
     p.add_argument("--data-dir", help="IMDb parquet folder")
     p.add_argument(
         "--save-steps",

@@ -12,7 +12,7 @@ import io
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from reviewsense.errors import DataError
 
@@ -192,31 +192,65 @@ def read_table(path: str | Path, *, mark_invalid_utf8: bool = False) -> pd.DataF
     return df
 
 
-def read_texts(path: str | Path, text_column: str = "text") -> tuple[list[str], list[int]]:
+class Texts(NamedTuple):
+    """The usable texts of an unlabelled file (:func:`read_texts`)."""
+
+    texts: list[str]
+    rows: list[int]  # 1-based data row number of each text
+    skipped: int  # rows left out: null, not a string, or blank
+
+
+def _text_problem(value: Any) -> str | None:
+    """Why a cell is not a usable text, or None."""
+    if value is None or (isinstance(value, float) and value != value):  # NaN: an empty cell
+        return "text is missing"
+    if not isinstance(value, str):
+        return f"not text ({type(value).__name__})"
+    return None if value.strip() else "empty text"
+
+
+def read_texts(
+    path: str | Path, text_column: str = "text", text_flag: str | None = "--text-column"
+) -> Texts:
     """The non-empty texts of an unlabelled file and their 1-based data row numbers.
+
+    Rows whose text is null, not a string or blank are left out, counted, and logged once
+    ("N rows skipped (first: row R, reason)").
 
     Args:
         path: any file :func:`read_table` reads.
         text_column: the column holding the texts (``.txt`` files have ``text``).
-
-    Returns:
-        ``(texts, rows)``: parallel lists; rows whose text is null, not a string or blank are
-        left out.
+        text_flag: the caller's flag that chooses the column, named in the error when the
+            column is missing (None: the caller has none).
 
     Raises:
-        DataError: as :func:`read_table`, or a missing ``text_column`` (naming the columns found).
+        DataError: as :func:`read_table`, a missing ``text_column`` (naming the columns found),
+            or no usable text at all.
     """
     df = read_table(path)
     if text_column not in df.columns:
         found = ", ".join(map(str, df.columns)) or "(none)"
-        raise DataError(
-            f"{path}: column '{text_column}' not found (columns found: {found}); "
-            "choose the column with --text-column"
-        )
+        fix = f"; choose the column with {text_flag}" if text_flag else ""
+        raise DataError(f"{path}: column '{text_column}' not found (columns found: {found}){fix}")
     texts: list[str] = []
     rows: list[int] = []
+    first: tuple[int, str] | None = None
     for i, v in enumerate(df[text_column].tolist(), start=1):
-        if isinstance(v, str) and v.strip():
+        problem = _text_problem(v)
+        if problem is None:
             texts.append(v)
             rows.append(i)
-    return texts, rows
+        elif first is None:
+            first = (i, problem)
+    skipped = len(df) - len(texts)
+    if first is not None:
+        logger.warning(
+            "%s: %d row%s skipped (first: row %d, %s)",
+            path,
+            skipped,
+            "" if skipped == 1 else "s",
+            *first,
+        )
+    if not texts:
+        raise DataError(f"{path}: column '{text_column}' holds no non-empty text")
+    return Texts(texts, rows, skipped)
