@@ -27,7 +27,28 @@ class CoreSettings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> CoreSettings:
-    return CoreSettings()
+    """The REVIEWSENSE_* settings of training, evaluation and prediction (read once).
+
+    Raises:
+        ConfigError: naming the environment variable that holds a bad value.
+    """
+    from pydantic import ValidationError
+
+    try:
+        return CoreSettings()
+    except ValidationError as e:
+        raise _config_error(e, {}, {}) from None
+
+
+def _config_error(e, values: dict, flags: dict[str, str]):
+    """A pydantic ValidationError as a one-line ConfigError naming the flag or variable."""
+    from reviewsense.errors import ConfigError
+
+    err = e.errors()[0]
+    field = str(err["loc"][0]) if err["loc"] else ""
+    where = flags.get(field, field) if field in values else f"REVIEWSENSE_{field.upper()}"
+    msg = err["msg"].replace("Value error, ", "")
+    return ConfigError(f"{where}: {msg} (got {err.get('input')!r})")
 
 
 class ServiceSettings(CoreSettings):
@@ -76,14 +97,8 @@ class ServiceSettings(CoreSettings):
         """
         from pydantic import ValidationError
 
-        from reviewsense.errors import ConfigError
-
         values = {k: v for k, v in given.items() if v is not None}
         try:
             return cls(**values)
         except ValidationError as e:
-            err = e.errors()[0]
-            field = str(err["loc"][0]) if err["loc"] else ""
-            where = flags.get(field, field) if field in values else f"REVIEWSENSE_{field.upper()}"
-            msg = err["msg"].replace("Value error, ", "")
-            raise ConfigError(f"{where}: {msg} (got {err.get('input')!r})") from None
+            raise _config_error(e, values, flags) from None

@@ -123,15 +123,26 @@ def add_inference_arguments(
         p.add_argument("--threads", type=int, metavar="N", help="intra-op threads")
 
 
+def settings_default(field: str) -> str:
+    """ServiceSettings' default of ``field``, for help texts (so they cannot drift)."""
+    from reviewsense.settings import ServiceSettings
+
+    value = ServiceSettings.model_fields[field].default
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def add_service_model_arguments(p: argparse.ArgumentParser) -> None:
     """--db, --threshold, --num-threads, --backend: what ``serve`` and ``consume`` share. No
     defaults here: unset flags fall back to the environment, then ``ServiceSettings``."""
     from reviewsense.inference.backends import BACKENDS
+    from reviewsense.metrics import DEFAULT_THRESHOLD
 
     p.add_argument(
         "--db",
         metavar="URL",
-        help="database: sqlite:///FILE (default sqlite:///reviewsense.db) or "
+        help=f"database: sqlite:///FILE (default {settings_default('db_url')}) or "
         "postgresql://user:pass@host/db (env REVIEWSENSE_DB_URL)",
     )
     p.add_argument(
@@ -139,7 +150,39 @@ def add_service_model_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         metavar="P",
         help="flag reviews with P(negative) >= P (default: the model folder's threshold, "
-        "set by `reviewsense threshold`; 0.5 when it has none)",
+        f"set by `reviewsense threshold`; {DEFAULT_THRESHOLD:g} when it has none)",
     )
-    p.add_argument("--num-threads", type=int, help="torch intra-op threads")
-    p.add_argument("--backend", choices=BACKENDS, help="inference backend (default auto)")
+    p.add_argument(
+        "--num-threads",
+        type=int,
+        help="torch intra-op threads (default: REVIEWSENSE_NUM_THREADS, else the backend's own)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help=f"inference backend (default {settings_default('backend')}, env REVIEWSENSE_BACKEND)",
+    )
+
+
+def migrated_engine(url: str):
+    """The engine of the database at ``url``, migrated to the newest schema (caller disposes).
+
+    The one start-up check of ``--db`` that serve, consume and keys share.
+
+    Raises:
+        ConfigError: naming --db, for a bad URL or a database that cannot be opened or migrated.
+    """
+    from reviewsense.errors import ConfigError
+    from reviewsense.service.db import make_engine, run_migrations
+
+    engine = make_engine(url)
+    try:
+        run_migrations(engine)
+    except Exception as e:
+        engine.dispose()
+        msg = str(getattr(e, "orig", None) or e).splitlines()[0]
+        raise ConfigError(
+            f"--db: cannot open or migrate the database: {msg}; "
+            "check the URL, that the server is up and that you may write there"
+        ) from None
+    return engine

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from reviewsense.cli._common import add_service_model_arguments
+from reviewsense.cli._common import add_service_model_arguments, settings_default
 
 HELP = "consume review events from a Redis stream: score, store and flag them exactly once"
 
@@ -22,11 +22,10 @@ FLAGS = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from reviewsense.service.consumer import ConsumerConfig
-    from reviewsense.settings import ServiceSettings
 
     # Defaults shown in the help are read from where they are decided (they cannot drift).
     default = {k: f.default for k, f in ConsumerConfig.model_fields.items()}
-    forward = ServiceSettings.model_fields["batch_max_texts"].default
+    forward = settings_default("batch_max_texts")
     parser.add_argument("model_dir", metavar="MODEL", help="model folder or run directory")
     parser.add_argument("--redis", required=True, metavar="URL", help="redis://host:port/db")
     parser.add_argument("--stream", help=f"stream of review events (default {default['stream']})")
@@ -140,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     import redis
 
     from reviewsense import rundir
-    from reviewsense.cli.serve import migrated_engine
+    from reviewsense.cli._common import migrated_engine
     from reviewsense.errors import ConfigError
     from reviewsense.jsonio import write_json
     from reviewsense.service.consumer import StreamConsumer, stats_dict

@@ -54,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
 
 
-def _verify_texts(path: str, text_column: str | None) -> list[str]:
-    """The scorable reviews of --verify-file; unscorable rows are counted and logged."""
+def _verify_texts(path: str, text_column: str | None) -> tuple[list[str], int]:
+    """(the scorable reviews of --verify-file, how many rows were skipped as unscorable);
+    the skipped rows are logged, and the count goes to export_report.json."""
     from reviewsense.errors import DataError
     from reviewsense.inference.io import OK, read_input
 
@@ -70,7 +71,7 @@ def _verify_texts(path: str, text_column: str | None) -> list[str]:
     texts = [t for t in table.texts if t is not None]
     if not texts:
         raise DataError(f"{path}: no scorable reviews to verify on")
-    return texts
+    return texts, len(bad)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
             "--text-column names a column of --verify-file FILE; give both or neither"
         )
     hf_logging.disable_progress_bar()
-    texts = _verify_texts(args.verify_file, args.text_column) if args.verify_file else None
+    texts, skipped = None, 0
+    if args.verify_file:
+        texts, skipped = _verify_texts(args.verify_file, args.text_column)
     report = export_onnx(
         args.model,
         args.output,
@@ -95,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         fmt=args.format,
         min_agreement=args.min_agreement,
+        verify_skipped_rows=skipped,
     )
     tol = Tolerance(**report.tolerance)
     Console(highlight=False).print(

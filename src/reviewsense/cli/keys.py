@@ -11,11 +11,11 @@ MIN_PREFIX = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from reviewsense.cli._common import settings_default
     from reviewsense.service.db import ROLES
-    from reviewsense.settings import ServiceSettings
 
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    default_db = ServiceSettings.model_fields["db_url"].default
+    default_db = settings_default("db_url")
     db_help = f"database URL (default: REVIEWSENSE_DB_URL, else {default_db})"
     p = sub.add_parser("create", help="create a key and print it (once; only its hash is kept)")
     p.add_argument(
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reviewsense.cli.serve import migrated_engine
+    from reviewsense.cli._common import migrated_engine
     from reviewsense.service import crud
     from reviewsense.service.db import SQLITE_WRITE, make_sessionmaker
     from reviewsense.settings import ServiceSettings

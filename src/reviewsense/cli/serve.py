@@ -5,21 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 
-from reviewsense.cli._common import add_service_model_arguments
+from reviewsense.cli._common import add_service_model_arguments, migrated_engine, settings_default
 
 HELP = "run the review service: store, classify and flag reviews; live dashboard at /"
 
 log = logging.getLogger(__name__)
-
-
-def _default(field: str) -> str:
-    """ServiceSettings' default of ``field``, for help texts (so they cannot drift)."""
-    from reviewsense.settings import ServiceSettings
-
-    value = ServiceSettings.model_fields[field].default
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,40 +20,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-max",
         type=int,
-        help=f"texts per inference batch (default {_default('batch_max_texts')})",
+        help=f"texts per inference batch (default {settings_default('batch_max_texts')})",
     )
     parser.add_argument(
         "--batch-wait-ms",
         type=float,
         help="longest wait for a batch to fill under load "
-        f"(default {_default('batch_wait_ms')}; none when idle)",
+        f"(default {settings_default('batch_wait_ms')}; none when idle)",
     )
     parser.add_argument(
         "--batch-split",
         action=argparse.BooleanOptionalAction,
         help="a model call takes half of the waiting texts, so the model works while answers "
-        f"go out (default {_default('batch_split')})",
+        f"go out (default {settings_default('batch_split')})",
     )
     parser.add_argument(
         "--inference-process",
         action=argparse.BooleanOptionalAction,
         help="run the model in a child process, so it does not share the GIL with the server "
-        f"(default {_default('inference_process')})",
+        f"(default {settings_default('inference_process')})",
     )
     parser.add_argument(
         "--queue-size",
         type=int,
-        help=f"texts waiting for inference before 503 (default {_default('queue_size')})",
+        help=f"texts waiting for inference before 503 (default {settings_default('queue_size')})",
     )
     parser.add_argument(
         "--max-batch-reviews",
         type=int,
-        help=f"reviews per POST /v1/reviews (default {_default('max_batch_reviews')})",
+        help=f"reviews per POST /v1/reviews (default {settings_default('max_batch_reviews')})",
     )
     parser.add_argument(
         "--max-body-bytes",
         type=int,
-        help=f"largest request body (default {_default('max_body_bytes')})",
+        help=f"largest request body (default {settings_default('max_body_bytes')})",
     )
     parser.add_argument("--access-log", action="store_true", help="log every request")
 
@@ -98,30 +88,6 @@ def build_settings(args: argparse.Namespace):
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be 1-65535, got {args.port}")
     return settings
-
-
-def migrated_engine(url: str):
-    """The engine of the database at ``url``, migrated to the newest schema (caller disposes).
-
-    The one start-up check of ``--db`` that serve, consume and keys share.
-
-    Raises:
-        ConfigError: naming --db, for a bad URL or a database that cannot be opened or migrated.
-    """
-    from reviewsense.errors import ConfigError
-    from reviewsense.service.db import make_engine, run_migrations
-
-    engine = make_engine(url)
-    try:
-        run_migrations(engine)
-    except Exception as e:
-        engine.dispose()
-        msg = str(getattr(e, "orig", None) or e).splitlines()[0]
-        raise ConfigError(
-            f"--db: cannot open or migrate the database: {msg}; "
-            "check the URL, that the server is up and that you may write there"
-        ) from None
-    return engine
 
 
 def run(args: argparse.Namespace) -> int:

@@ -108,10 +108,10 @@ def chunk_windows(content_ids: Sequence[int], window: int, stride: int) -> list[
 
 
 def _resolve_threads(num_threads: int | None) -> int | None:
-    if num_threads is None:
-        from reviewsense.settings import get_settings
+    if num_threads is None:  # REVIEWSENSE_NUM_THREADS, else the runtime's own default
+        from reviewsense.runtime import configured_threads
 
-        num_threads = get_settings().num_threads
+        num_threads = configured_threads()
     if num_threads is not None and num_threads < 1:
         raise ModelError(f"num_threads must be at least 1, got {num_threads}")
     return num_threads
