@@ -26,6 +26,7 @@ def test_export_then_predict(model_dir, tmp_path, capsys):
     assert "exported fp32 onnx" in capsys.readouterr().out
     report = json.loads((out / "export_report.json").read_text())
     assert report["passed"] and report["n_samples"] == 3
+    assert report["verify_skipped_rows"] == 1  # the blank line: counted in the report too
     assert main(["predict", str(out), "good film"]) == 0
     assert capsys.readouterr().out.startswith(("negative", "positive"))
     # Exporting onto a non-empty folder needs --overwrite.
@@ -55,6 +56,16 @@ def test_text_column_without_verify_file_is_an_error(model_dir, tmp_path, capsys
     assert not (tmp_path / "o").exists()
 
 
+def test_text_column_of_a_txt_verify_file_is_an_error(model_dir, tmp_path, capsys):
+    verify = tmp_path / "verify.txt"
+    verify.write_text("good film\n", encoding="utf-8")
+    argv = ["export", str(model_dir), "--output", str(tmp_path / "o"), "--verify-file"]
+    assert main([*argv, str(verify), "--text-column", "body"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--text-column body does not apply to a .txt file" in err[-1]
+    assert not (tmp_path / "o").exists()
+
+
 def test_unscorable_verify_rows_are_counted_and_logged(tmp_path, caplog):
     import logging
 
@@ -63,8 +74,8 @@ def test_unscorable_verify_rows_are_counted_and_logged(tmp_path, caplog):
     verify = tmp_path / "verify.csv"
     verify.write_text('body\ngood film\n""\nawful\n"  "\n', encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="reviewsense.cli.export"):
-        texts = _verify_texts(str(verify), "body")
-    assert texts == ["good film", "awful"]
+        texts, skipped = _verify_texts(str(verify), "body")
+    assert texts == ["good film", "awful"] and skipped == 2
     assert "2 rows skipped (first: row 2, missing text); verifying on the other 2" in caplog.text
 
 

@@ -91,6 +91,10 @@ def test_output_format_follows_extension(model_dir, tmp_path):
         (["--input", "{tmp}/missing.csv", "--output", "{tmp}/o.csv"], "missing.csv: no such file"),
         (["--input", "{tmp}/in.csv", "--output", "{tmp}/o.xlsx"], "unsupported file extension"),
         (["--input", "{tmp}/in.csv", "--output", "{tmp}/o.csv", "--text-column", "x"], "found"),
+        (
+            ["--input", "{tmp}/in.txt", "--output", "{tmp}/o.csv", "--text-column", "body"],
+            "--text-column body does not apply to a .txt file",
+        ),
         (["--input", "{tmp}/in.csv"], "--input needs --output"),
         ([], "nothing to score"),
         (["--text-column", "body", "hi"], "--text-column names a column of --input FILE"),
@@ -99,6 +103,7 @@ def test_output_format_follows_extension(model_dir, tmp_path):
 )
 def test_errors_are_one_line_with_exit_2(model_dir, tmp_path, capsys, extra, message):
     (tmp_path / "in.csv").write_text("text\nhello\n", encoding="utf-8")
+    (tmp_path / "in.txt").write_text("hello\n", encoding="utf-8")
     argv = ["predict", str(model_dir), *[a.format(tmp=tmp_path) for a in extra]]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -10,6 +10,7 @@ import pytest
 from reviewsense.data import (
     read_labelled_file,
     read_table,
+    read_texts,
 )
 from reviewsense.errors import DataError
 
@@ -66,6 +67,35 @@ def test_parquet_with_bool_and_float_labels(tmp_path):
     assert read_labelled_file(p)[0].labels == [1, 0, 1]
     pd.DataFrame({"text": ["good", "bad"], "label": [1.0, 0.0]}).to_parquet(p)
     assert read_labelled_file(p)[0].labels == [1, 0]
+
+
+def test_blank_csv_line_is_a_row_so_later_row_numbers_stay_right(tmp_path, caplog):
+    import logging
+
+    p = tmp_path / "gap.csv"
+    p.write_text("text,label\ngood,1\n\nbad,0\nmeh,maybe\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"gap\.csv: row 2: the row is empty \(a blank line\?\)"):
+        read_labelled_file(p)
+    with caplog.at_level(logging.WARNING, logger="reviewsense.data"):
+        split, skipped = read_labelled_file(p, skip_invalid=True)
+    assert split.ids == ["gap.csv:1", "gap.csv:3"]
+    assert [s.row for s in skipped] == [2, 4]  # the blank line counted; 'maybe' on data row 4
+    assert "unknown label 'maybe'" in skipped[1].reason
+    # Unlabelled reads count it too; row numbers are data rows, the blank one included.
+    with caplog.at_level(logging.WARNING, logger="reviewsense.data"):
+        texts = read_texts(p)
+    assert (texts.texts, texts.rows, texts.skipped) == (["good", "bad", "meh"], [1, 3, 4], 1)
+    assert "1 row skipped (first: row 2, text is missing)" in caplog.text
+
+
+def test_csv_blank_lines_around_the_data(tmp_path):
+    p = tmp_path / "r.tsv"
+    p.write_text("\n\r\ntext\tlabel\ngood\t1\n", encoding="utf-8")  # one final newline
+    assert read_table(p).to_dict("records") == [{"text": "good", "label": "1"}]
+    p.write_text("text\tlabel\r\ngood\t1\r\n\r\n\n", encoding="utf-8")  # blank lines at the end
+    assert read_table(p).to_dict("records") == [{"text": "good", "label": "1"}]
+    p.write_text("text\tlabel\ngood\t1\n\nfine\t0\n", encoding="utf-8")  # one in between
+    assert read_table(p)["text"].isna().tolist() == [False, True, False]
 
 
 def test_txt_via_read_table(tmp_path):

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from reviewsense.errors import DataError
+from reviewsense.errors import ConfigError, DataError
 from reviewsense.inference.io import add_predictions, read_input, write_output
 from reviewsense.inference.predictor import Prediction
 
@@ -26,6 +26,14 @@ def test_txt_keeps_blank_and_invalid_utf8_lines(tmp_path):
     assert "\ufffd" in out["text"][3]  # bad bytes written as U+FFFD
     assert out["label"].tolist()[0::4] == ["positive", "positive"]
     assert out["label"].isna().tolist() == [False, True, True, True, False]
+
+
+def test_txt_refuses_a_text_column_instead_of_ignoring_it(tmp_path):
+    path = tmp_path / "r.txt"
+    path.write_text("great film\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"r\.txt: --text-column body does not apply to a \.txt"):
+        read_input(path, "body")
+    assert read_input(path, "text").texts == read_input(path).texts == ["great film"]
 
 
 def test_csv_null_and_literal_na(tmp_path):

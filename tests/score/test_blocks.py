@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from reviewsense.errors import DataError
+from reviewsense.errors import ConfigError, DataError
 from reviewsense.inference.predictor import Predictor
 from reviewsense.score import blocks
 
@@ -73,6 +73,14 @@ def test_plan_rejects_missing_columns(parquet_input):
         blocks.plan_blocks([parquet_input], parquet_input.parent, 20, text_column="body")
     with pytest.raises(DataError, match="no column 'user' for --keep-columns"):
         blocks.plan_blocks([parquet_input], parquet_input.parent, 20, keep_columns=("user",))
+
+
+def test_plan_refuses_a_text_column_for_txt_before_any_work(tmp_path):
+    txt = tmp_path / "r.txt"
+    txt.write_text("great film\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"--text-column body does not apply to a \.txt file"):
+        blocks.plan_blocks([txt], tmp_path, 20, text_column="body")
+    assert len(blocks.plan_blocks([txt], tmp_path, 20)) == 1
 
 
 def test_read_block_crosses_row_groups(parquet_input):

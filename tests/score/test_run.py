@@ -10,6 +10,8 @@ import pytest
 from reviewsense.errors import ConfigError
 from reviewsense.score.run import MANIFEST, ScoreConfig, score
 
+from .conftest import reviews_frame
+
 
 def _config(model, src, out, **kw) -> ScoreConfig:
     kw = {"block_rows": 20, "precision": "fp32", "threads_per_actor": 1} | kw
@@ -44,6 +46,19 @@ def test_output_of_another_job_is_refused(score_model, parquet_input, tmp_path):
     assert (out / MANIFEST).is_file()
     with pytest.raises(ConfigError, match=r"different job \(block_rows differ\)"):
         score(_config(score_model, parquet_input, out, block_rows=20))
+
+
+def test_block_rows_does_not_block_resuming_a_non_parquet_job(score_model, tmp_path):
+    src = tmp_path / "in" / "reviews.csv"
+    src.parent.mkdir()
+    reviews_frame(30).to_csv(src, index=False)
+    out = tmp_path / "out"
+    first = score(_config(score_model, src, out, block_rows=20))
+    assert (first.rows, first.blocks) == (30, 1)
+    again = score(_config(score_model, src, out, block_rows=7))  # one block whatever N
+    assert (again.rows, again.blocks, again.skipped_blocks) == (0, 0, 1)
+    with pytest.raises(ConfigError, match=r"different job \(text_column differ\)"):
+        score(_config(score_model, src, out, block_rows=7, text_column="stars"))
 
 
 @pytest.mark.parametrize(

@@ -225,7 +225,10 @@ def validate_frame(
         )
     texts, raw_labels = df[text_column], df[label_column]
     labels, label_null = _label_values(raw_labels)
-    checks = _text_checks(texts, text_column, df.attrs.get("invalid_utf8"))
+    # A row with no values at all (a blank CSV/TSV line) says so rather than "text is missing".
+    empty = df.isna().all(axis=1).to_numpy(dtype=bool)
+    checks: list[Check] = [(empty, lambda i: "the row is empty (a blank line?)")]
+    checks += _text_checks(texts, text_column, df.attrs.get("invalid_utf8"))
     checks += _label_checks(labels, label_null, raw_labels, label_column)
     bad = np.logical_or.reduce([mask for mask, _ in checks])
     skipped: list[SkippedRow] = []

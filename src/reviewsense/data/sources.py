@@ -3,7 +3,7 @@
 * ``imdb`` — ``train.parquet`` / ``test.parquet`` (the Hub ``imdb`` schema: ``text``, ``label``)
   from ``--data-dir``, ``REVIEWSENSE_IMDB_DIR`` or ``../shared/data/imdb``; otherwise the Hub
   dataset ``stanfordnlp/imdb`` for online users. The ``unsupervised`` split (label -1, texts
-  only) is for pre-training: :func:`imdb_unsupervised_file`.
+  only) is for pre-training and distillation: :func:`reviewsense.unlabelled.data_file`.
 * ``aclimdb`` — the raw Stanford layout ``<folder>/<split>/{pos,neg}/<id>_<rating>.txt``.
 """
 
@@ -111,26 +111,6 @@ def imdb_split(
     )
     log_loaded(result, skipped)
     return result, skipped
-
-
-def imdb_unsupervised_file(data_dir: str | Path | None = None) -> Path:
-    """The local ``unsupervised.parquet`` (50,000 unlabelled IMDb reviews, for pre-training).
-
-    Raises:
-        DataError: no local IMDb folder, or no ``unsupervised.parquet`` in it.
-    """
-    folder = resolve_imdb_dir(data_dir)
-    if folder is None:
-        raise DataError(
-            f"IMDb {IMDB_UNSUPERVISED}: no local IMDb folder found; pass --data-dir DIR (a "
-            "folder with unsupervised.parquet) or set REVIEWSENSE_IMDB_DIR"
-        )
-    path = folder / f"{IMDB_UNSUPERVISED}.parquet"
-    if not path.is_file():
-        raise DataError(
-            f"{path}: file not found (the IMDb folder has no {IMDB_UNSUPERVISED} split)"
-        )
-    return path
 
 
 def load_imdb_split(split: str, data_dir: str | Path | None = None) -> Split:

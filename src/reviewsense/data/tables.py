@@ -126,7 +126,9 @@ def read_table(path: str | Path, *, mark_invalid_utf8: bool = False) -> pd.DataF
 
     ``.txt`` files hold one review per line (column ``text``; a final newline does not make an
     extra row). CSV cells are read as strings with only empty cells as null, so a review that
-    says "NA" stays a review. Row order is the file's order.
+    says "NA" stays a review; a blank CSV/TSV line between rows is a row of nulls (validated and
+    counted like any other); blank lines above the header or after the last row are not rows. Row order is the file's
+    order.
 
     Args:
         path: the file; the reader is chosen by extension.
@@ -166,12 +168,16 @@ def read_table(path: str | Path, *, mark_invalid_utf8: bool = False) -> pd.DataF
     text, bad_utf8 = _decode(p, p.read_bytes(), mark_invalid_utf8)
     if kind in ("csv", "tsv"):
         try:
+            # A blank line between rows is a row (all null), so it is validated like any other
+            # and the row numbers of later rows stay right; blank lines above the header or
+            # after the last row are no rows (no row number moves).
             df = pd.read_csv(
-                io.StringIO(text),
+                io.StringIO(text.strip("\r\n") + "\n"),
                 sep="\t" if kind == "tsv" else ",",
                 dtype=str,
                 keep_default_na=False,
                 na_values=[""],
+                skip_blank_lines=False,
             )
         except pd.errors.EmptyDataError:
             raise DataError(f"{p}: the file is empty (expected a header row)") from None

@@ -94,6 +94,7 @@ class ExportReport:
     failures: list[str] = field(default_factory=list)
     format: str = "onnx"  # onnx | openvino
     verify_source: str = ""  # which reviews the verification ran on
+    verify_skipped_rows: int = 0  # rows of --verify-file that could not be scored (left out)
     min_agreement: float = MIN_AGREEMENT
     # OpenVINO where this CPU is fast at bf16: the bf16 hint checked the same way (bf16 limits);
     # also in the folder's export record, where a failure makes `auto` run f32. None: not run.
@@ -294,6 +295,7 @@ def export_onnx(
     overwrite: bool = False,
     fmt: str = "onnx",
     min_agreement: float = MIN_AGREEMENT,
+    verify_skipped_rows: int = 0,
 ) -> ExportReport:
     """Export, optimise, optionally quantize and verify (see module docstring).
 
@@ -307,6 +309,8 @@ def export_onnx(
         overwrite: replace an existing non-empty output folder.
         fmt: "onnx" (ONNX Runtime) or "openvino" (OpenVINO IR).
         min_agreement: least label agreement with PyTorch fp32 over all verification reviews.
+        verify_skipped_rows: rows of the caller's verification file left out of
+            ``verify_texts`` as unscorable (recorded in the report).
 
     Returns:
         The report (also written to ``output/export_report.json``).
@@ -350,6 +354,7 @@ def export_onnx(
         failures=failures,
         format=fmt,
         verify_source=texts_source,
+        verify_skipped_rows=verify_skipped_rows,
         min_agreement=min_agreement,
         bf16_verification=bf16_check,
         **metrics,

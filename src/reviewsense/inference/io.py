@@ -23,7 +23,7 @@ import pandas as pd
 
 from reviewsense.data import SUPPORTED_EXTENSIONS, read_table
 from reviewsense.data.tables import BAD_UTF8_HANDLER, BAD_UTF8_MARK
-from reviewsense.errors import DataError
+from reviewsense.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,16 @@ def text_status(value: object) -> tuple[str | None, str]:
     return value, OK
 
 
+def check_text_column(path: Path, fmt: str, text_column: str | None) -> None:
+    """Refuse a text column for a ``.txt`` file (one review per line, read as column "text"),
+    rather than ignore it."""
+    if fmt == "txt" and text_column not in (None, "text"):
+        raise ConfigError(
+            f"{path}: --text-column {text_column} does not apply to a .txt file (one review "
+            "per line, no columns); drop --text-column or give a CSV/TSV/JSONL/Parquet file"
+        )
+
+
 def _read_jsonl(path: Path) -> tuple[pd.DataFrame, dict[int, str]]:
     """Rows of a JSON-lines file; unparsable lines become empty rows with a status."""
     raw = path.read_bytes().decode("utf-8-sig", errors=BAD_UTF8_HANDLER)
@@ -135,9 +145,11 @@ def read_input(path: str | Path, text_column: str | None = None) -> InputTable:
     Raises:
         DataError: missing/unreadable file, unknown extension, or no usable text column
             (the message names the file and the columns found).
+        ConfigError: ``text_column`` other than "text" for a ``.txt`` file (it has no columns).
     """
     p = Path(path)
     fmt = detect_format(p)
+    check_text_column(p, fmt, text_column)
     if not p.is_file():
         raise DataError(f"{p}: no such file")
     bad: dict[int, str] = {}

@@ -37,6 +37,7 @@ from reviewsense.inference.io import (
     OK,
     READ_FORMATS,
     TEXT_COLUMN_GUESSES,
+    check_text_column,
     clean_text,
     detect_format,
     read_input,
@@ -133,6 +134,7 @@ def plan_blocks(
 
     Raises:
         DataError: a Parquet file without the text column or a kept column, or unreadable.
+        ConfigError: ``text_column`` given for a ``.txt`` file.
     """
     blocks = []
     whole: list[str] = []  # non-Parquet sources: one block each, block_rows does not apply
@@ -140,6 +142,7 @@ def plan_blocks(
         fmt = detect_format(f, READ_FORMATS)
         source = f.relative_to(root).as_posix()
         if fmt != "parquet":
+            check_text_column(f, fmt, text_column)  # before any work, not on a worker
             name = f"part-{i:05d}-{0:010d}.parquet"
             blocks.append(BlockSpec(name, str(f), source, fmt, 0, -1, text_column or ""))
             whole.append(source)

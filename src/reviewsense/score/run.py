@@ -96,12 +96,15 @@ class ScoreSummary:
         self.blocks += 1
 
 
-def _check_manifest(out: Path, manifest: dict) -> None:
-    """Refuse to mix blocks of a different plan into one output folder."""
+def _check_manifest(out: Path, manifest: dict, ignore: tuple[str, ...] = ()) -> None:
+    """Refuse to mix blocks of a different plan into one output folder.
+
+    ``ignore``: keys that do not change the plan this time (not compared).
+    """
     path = out / MANIFEST
     if path.is_file():
         old = json.loads(path.read_text())
-        diff = [k for k in manifest if old.get(k) != manifest[k]]
+        diff = [k for k in manifest if k not in ignore and old.get(k) != manifest[k]]
         if diff:
             raise ConfigError(
                 f"{out} holds scores of a different job ({', '.join(diff)} differ); "
@@ -128,7 +131,9 @@ def prepare(config: ScoreConfig) -> tuple[list[BlockSpec], int]:
         "keep_columns": list(config.keep_columns),
         "model": str(model_dir.resolve()),
     }
-    _check_manifest(out, manifest)
+    # --block-rows cuts Parquet files only (plan_blocks): without one, any value gives this plan.
+    cuts = any(b.fmt == "parquet" for b in blocks)
+    _check_manifest(out, manifest, ignore=() if cuts else ("block_rows",))
     if n := remove_partial(out):
         log.info("removed %d half-written block(s) of an interrupted run", n)
     done = done_blocks(out)
