@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
+from reviewsense.cli import main as cli_main
 from reviewsense.cli._common import add_data_arguments, parse_set
 from reviewsense.errors import ConfigError
 
@@ -41,3 +43,27 @@ def test_parse_set():
     }
     with pytest.raises(ConfigError, match=r"--set expects key=value, e.g. .*\(got '=1'\)"):
         parse_set(["=1"])
+
+
+@pytest.mark.parametrize(
+    ("command", "defaults"),
+    [
+        ("train", ("the preset's", "the preset's")),
+        ("pretrain", ("pretrain", None)),
+        ("distill", ("distill", None)),
+    ],
+)
+def test_training_commands_declare_precision_seed_threads_alike(capsys, command, defaults):
+    from reviewsense.distill import DistillConfig
+    from reviewsense.pretrain import PretrainConfig
+    from reviewsense.runtime import PRECISIONS
+
+    config = {"pretrain": PretrainConfig(), "distill": DistillConfig()}.get(command)
+    precision, seed = (config.precision, config.seed) if config else defaults
+    with pytest.raises(SystemExit):
+        cli_main.main([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"--precision {{{','.join(PRECISIONS)}}} training precision; auto = bf16" in out
+    assert f"fp16 on a GPU without bf16) (default: {precision})" in out
+    assert re.search(rf"--seed SEED seed of [A-Za-z ,/-]+ \(default: {re.escape(str(seed))}\)", out)
+    assert "--threads THREADS CPU threads (default: REVIEWSENSE_NUM_THREADS" in out

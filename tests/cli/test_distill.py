@@ -44,18 +44,6 @@ def test_missing_teacher_is_refused(capsys, tmp_path):
     assert code == 2 and "does not exist" in err
 
 
-def test_help_explains_precision_and_seed(capsys):
-    from reviewsense.distill import DistillConfig
-    from reviewsense.runtime import PRECISIONS
-
-    with pytest.raises(SystemExit):
-        cli_main.main(["distill", "--help"])
-    out = " ".join(capsys.readouterr().out.split())
-    assert f"{{{','.join(PRECISIONS)}}} training precision; auto = bf16" in out
-    assert f"(default {DistillConfig().seed})" in out and "--seed SEED seed of" in out
-    assert "REVIEWSENSE_NUM_THREADS" in out
-
-
 def test_help_lists_the_contract_flags(capsys):
     with pytest.raises(SystemExit):
         cli_main.main(["distill", "--help"])

@@ -47,18 +47,6 @@ def test_argparse_rejects_malformed_flags(capsys, args):
     assert e.value.code == 2
 
 
-def test_help_explains_precision_and_seed(capsys):
-    from reviewsense.pretrain import PretrainConfig
-    from reviewsense.runtime import PRECISIONS
-
-    with pytest.raises(SystemExit):
-        cli_main.main(["pretrain", "--help"])
-    out = " ".join(capsys.readouterr().out.split())
-    assert f"{{{','.join(PRECISIONS)}}} training precision; auto = bf16" in out
-    assert f"(default {PretrainConfig().seed})" in out and "--seed SEED seed of" in out
-    assert "REVIEWSENSE_NUM_THREADS" in out
-
-
 def test_help_lists_the_contract_flags(capsys):
     with pytest.raises(SystemExit):
         cli_main.main(["pretrain", "--help"])

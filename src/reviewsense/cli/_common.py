@@ -186,3 +186,25 @@ def migrated_engine(url: str):
             "check the URL, that the server is up and that you may write there"
         ) from None
     return engine
+
+
+def add_training_runtime_arguments(
+    p: argparse.ArgumentParser, *, precision: str | None, seed: int | None, seed_help: str
+) -> None:
+    """--precision, --seed, --threads of the training commands (train, pretrain, distill).
+
+    ``precision``/``seed``: the command's defaults (None: the preset's, applied later);
+    ``seed_help``: what the seed draws in that command.
+    """
+    from reviewsense.runtime import AUTO_PRECISION, PRECISIONS, THREADS_DEFAULT
+
+    shown = "the preset's" if precision is None else precision
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=precision,
+        help=f"training precision; {AUTO_PRECISION} (default: {shown})",
+    )
+    shown = "the preset's" if seed is None else seed
+    p.add_argument("--seed", type=int, default=seed, help=f"seed of {seed_help} (default: {shown})")
+    p.add_argument("--threads", type=int, help=f"CPU threads (default: {THREADS_DEFAULT})")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from reviewsense.cli._common import add_training_runtime_arguments
+
 HELP = "distil a fine-tuned model into a student with fewer layers (teacher soft labels)"
 
 EPILOG = """\
@@ -20,7 +22,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from reviewsense.cli.pretrain import size_arg
     from reviewsense.distill import DistillConfig
     from reviewsense.dropout import DROPOUT_KERNELS
-    from reviewsense.runtime import AUTO_PRECISION, PRECISIONS, THREADS_DEFAULT
 
     d = DistillConfig()
     p.epilog = EPILOG
@@ -45,12 +46,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="reviews per step")
     p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=d.precision,
-        help=f"training precision; {AUTO_PRECISION} (default {d.precision})",
-    )
-    p.add_argument(
         "--attention-kernel",
         choices=ATTENTION_KERNELS,
         default=d.attention_kernel,
@@ -63,13 +58,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the student's dropout masks in training (auto: random-word masks on CPUs, "
         "torch on GPUs)",
     )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=d.seed,
-        help=f"seed of the reviews drawn, batch order and dropout (default {d.seed})",
+    add_training_runtime_arguments(
+        p,
+        precision=d.precision,
+        seed=d.seed,
+        seed_help="the reviews drawn, batch order and dropout",
     )
-    p.add_argument("--threads", type=int, help=f"CPU threads (default: {THREADS_DEFAULT})")
     p.add_argument("--data-dir", help="IMDb parquet folder")
     p.add_argument(
         "--save-steps",

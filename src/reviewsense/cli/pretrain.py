@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from reviewsense.cli._common import add_training_runtime_arguments
+
 HELP = "continue masked-LM pre-training of an encoder on in-domain reviews (e.g. IMDb unlabelled)"
 
 EPILOG = """\
@@ -27,7 +29,6 @@ def size_arg(value: str) -> int | None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from reviewsense.pretrain import PretrainConfig
-    from reviewsense.runtime import AUTO_PRECISION, PRECISIONS, THREADS_DEFAULT
     from reviewsense.unlabelled import IMDB_UNSUPERVISED
 
     d = PretrainConfig()
@@ -48,12 +49,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-length", type=int, default=d.max_length, help="tokens per window")
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="windows per step")
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=d.precision,
-        help=f"training precision; {AUTO_PRECISION} (default {d.precision})",
-    )
     p.add_argument("--whole-word", action="store_true", help="mask whole words, not pieces")
     p.add_argument("--eval-steps", type=int, default=d.eval_steps, help="perplexity/checkpoint")
     p.add_argument(
@@ -68,13 +63,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="P",
         help="attention-probability dropout (default 0: the fused attention kernel, as in train)",
     )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=d.seed,
-        help=f"seed of the MLM-head init, masking, text sampling and held-out split (default {d.seed})",
+    add_training_runtime_arguments(
+        p,
+        precision=d.precision,
+        seed=d.seed,
+        seed_help="the MLM-head init, masking, text sampling and held-out split",
     )
-    p.add_argument("--threads", type=int, help=f"CPU threads (default: {THREADS_DEFAULT})")
     p.add_argument(
         "--resume", action="store_true", help="continue --output from its last checkpoint"
     )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from reviewsense.cli._common import add_data_arguments, data_overrides, parse_set
+from reviewsense.cli._common import (
+    add_data_arguments,
+    add_training_runtime_arguments,
+    data_overrides,
+    parse_set,
+)
 
 HELP = "fine-tune a BERT-family model on review sentiment (offline default: MiniLM on IMDb)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from reviewsense.runtime import AUTO_PRECISION, PRECISIONS, THREADS_DEFAULT
-
     p.add_argument("--preset", default=None, help="preset under configs/ (default: offline)")
     p.add_argument("--config", help="a config YAML file (same layout as the presets)")
     p.add_argument("--model", help="Hub id, local model folder, or 'minilm' (offline)")
@@ -23,24 +26,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="per-device batch size")
     p.add_argument("--lr", type=float, help="peak learning rate")
     p.add_argument("--weight-decay", type=float, help="AdamW weight decay (default: the preset's)")
-    p.add_argument(
-        "--seed",
-        type=int,
-        help="seed of the weight init, batch order and train/validation split "
-        "(default: the preset's)",
-    )
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        help=f"training precision; {AUTO_PRECISION} (default: the preset's)",
-    )
     p.add_argument("--early-stopping", type=int, metavar="N", help="patience in evaluations")
     p.add_argument(
         "--max-steps",
         type=int,
         help="stop after N optimizer steps (smoke runs; -1: train for the epochs)",
     )
-    p.add_argument("--threads", type=int, help=f"CPU threads (default: {THREADS_DEFAULT})")
+    add_training_runtime_arguments(
+        p,
+        precision=None,
+        seed=None,
+        seed_help="the weight init, batch order and train/validation split",
+    )
     p.add_argument(
         "--attention-dropout",
         type=float,
