@@ -159,3 +159,14 @@ def test_unparseable_files(tmp_path):
     header_only = write_csv(tmp_path / "header.csv", "text,label", [])
     with pytest.raises(DataError, match=r"header\.csv: no data rows"):
         read_labelled_file(header_only)
+
+
+def test_blank_jsonl_line_between_records_is_a_row(tmp_path):
+    p = tmp_path / "r.jsonl"
+    lines = ['{"text": "good", "label": 1}', "", '{"text": "bad", "label": "maybe"}']
+    p.write_text("\n" + "\n".join(lines) + "\n\n", encoding="utf-8")
+    assert read_table(p)["text"].isna().tolist() == [False, True, False]
+    split, skipped = read_labelled_file(p, skip_invalid=True)
+    assert split.ids == ["r.jsonl:1"]
+    assert [s.row for s in skipped] == [2, 3]  # the blank line, then 'maybe' on row 3
+    assert "empty" in skipped[0].reason

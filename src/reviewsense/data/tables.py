@@ -78,9 +78,16 @@ def _frame_from_records(path: Path, records: Any) -> pd.DataFrame:
 
 
 def _read_json_lines(path: Path, text: str) -> pd.DataFrame:
+    """One object per line. A blank line between records is an empty row (validated and counted
+    like a blank CSV line), so row numbers count lines from the first record; blank lines
+    before the first record or after the last are no rows."""
+    lines = text.split("\n")
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), len(lines))
+    last = max((i for i, ln in enumerate(lines) if ln.strip()), default=-1)
     records = []
-    for lineno, line in enumerate(text.split("\n"), start=1):
+    for lineno, line in enumerate(lines[first : last + 1], start=first + 1):
         if not line.strip():
+            records.append({})
             continue
         try:
             obj = json.loads(line)
