@@ -51,8 +51,20 @@ def test_a_freed_tensor_is_reused_without_page_faults():
 
 
 def test_the_environment_variable_turns_it_off(monkeypatch):
+    from reviewsense.errors import ConfigError
+    from reviewsense.settings import get_settings
+
     monkeypatch.setenv(runtime.ALLOCATOR_ENV, "default")
-    assert runtime.tune_allocator.__wrapped__() is False
+    get_settings.cache_clear()
+    try:
+        assert runtime.tune_allocator.__wrapped__() is False
+        monkeypatch.setenv(runtime.ALLOCATOR_ENV, "defualt")  # a typo is an error, not "tuned"
+        get_settings.cache_clear()
+        with pytest.raises(ConfigError, match="^REVIEWSENSE_MALLOC: "):
+            runtime.tune_allocator.__wrapped__()
+    finally:
+        monkeypatch.delenv(runtime.ALLOCATOR_ENV)
+        get_settings.cache_clear()
 
 
 def test_set_threads_applies_it_and_refuses_zero():

@@ -38,3 +38,14 @@ def test_flags_are_named_before_variables(monkeypatch):
     monkeypatch.delenv("REVIEWSENSE_BATCH_MAX_TEXTS")
     with pytest.raises(ConfigError, match="^--batch-max:"):
         ServiceSettings.from_flags({"batch_max_texts": 0}, {"batch_max_texts": "--batch-max"})
+
+
+def test_progress_bars_follow_reviewsense_progress(monkeypatch, fresh_settings):
+    from reviewsense.trainer_utils import runtime_arguments
+
+    monkeypatch.setenv("REVIEWSENSE_PROGRESS", "1")
+    assert runtime_arguments("fp32")["disable_tqdm"] is False
+    monkeypatch.setenv("REVIEWSENSE_PROGRESS", "0")
+    get_settings.cache_clear()
+    # pytest captures stderr (not a terminal): no bars unless asked
+    assert runtime_arguments("fp32")["disable_tqdm"] is True

@@ -175,7 +175,7 @@ def set_threads(requested: int | None) -> int:
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
-ALLOCATOR_ENV = "REVIEWSENSE_MALLOC"  # "default" leaves glibc's malloc settings as they are
+ALLOCATOR_ENV = "REVIEWSENSE_MALLOC"  # settings.CoreSettings.malloc: "default" leaves glibc's as is
 
 
 @lru_cache(maxsize=1)
@@ -200,7 +200,9 @@ def tune_allocator() -> bool:
     """
     import ctypes
 
-    if os.environ.get(ALLOCATOR_ENV, "").strip().lower() == "default":
+    from reviewsense.settings import get_settings
+
+    if get_settings().malloc == "default":
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt

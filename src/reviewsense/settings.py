@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,12 @@ class CoreSettings(BaseSettings):
     runs_dir: Path = Path("runs")  # REVIEWSENSE_RUNS_DIR: default parent of run directories
     num_threads: int | None = Field(default=None, ge=1)  # REVIEWSENSE_NUM_THREADS: torch threads
     hf_offline: bool = False  # REVIEWSENSE_HF_OFFLINE (HF_HUB_OFFLINE is honoured by the Hub too)
+    # REVIEWSENSE_MALLOC: "tuned" keeps freed tensors mapped in batch jobs (runtime.tune_allocator);
+    # "default" leaves glibc's malloc settings as they are
+    malloc: Literal["tuned", "default"] = "tuned"
+    # REVIEWSENSE_PROGRESS: the Trainer's progress bars even when stderr is not a terminal (the
+    # logged progress lines with an ETA are written either way)
+    progress: bool = False
 
 
 @lru_cache(maxsize=1)

@@ -165,10 +165,11 @@ def runtime_arguments(precision: str, world: int = 1) -> dict:
 
     The one home of these choices for `train`, `pretrain` and `distill`.
     """
-    import os
     import sys
 
     import torch
+
+    from reviewsense.settings import get_settings
 
     use_cuda = torch.cuda.is_available()
     return dict(
@@ -188,7 +189,7 @@ def runtime_arguments(precision: str, world: int = 1) -> dict:
         logging_strategy="steps",
         logging_first_step=True,
         report_to="none",
-        disable_tqdm=not sys.stderr.isatty() and not os.environ.get("REVIEWSENSE_PROGRESS"),
+        disable_tqdm=not sys.stderr.isatty() and not get_settings().progress,
     )
 
 
