@@ -112,7 +112,10 @@ def test_real_imdb_default_config(caplog):
     assert b.test.label_counts() == {0: 12500, 1: 12500}
     assert not set(b.train.ids) & set(b.val.ids)
     assert all(i.startswith("train-") for i in b.train.ids + b.val.ids)
-    assert b.skipped == [] and b.overlap >= 0
+    assert b.skipped == []
+    # 26 distinct review texts of the 3,000 drawn for train/val also appear verbatim in the
+    # 25,000-review test set (IMDb's own duplicates); fixed by the data and seed 42.
+    assert b.overlap == 26
     assert "IMDb train" in caplog.text
     again = load_data(DataConfig(test_size=1000), seed=42)
     assert again.train.ids == b.train.ids and len(again.test) == 1000

@@ -80,7 +80,11 @@ def start_server(tmp_path) -> Iterator:
 
 @pytest.fixture(scope="session")
 def pg_cluster():
-    """A PostgreSQL cluster for the session; skips (with the reason) when none can start."""
+    """A PostgreSQL cluster for the session.
+
+    Skips (with the reason) only when PostgreSQL is not installed; an installed server that
+    does not start raises ``PgStartError``, so every test using it errors instead of skipping.
+    """
     from pg import PgUnavailable, start_cluster
 
     try:

@@ -3,7 +3,9 @@
 ``initdb`` refuses to run as root, so as root the cluster runs as the ``postgres`` user (created
 by Debian's postgresql package) in a fresh temporary folder; as any other user it runs as that
 user. It listens on a free loopback port only. :func:`start_cluster` raises
-:class:`PgUnavailable` with the reason when no server can be started; tests skip with it.
+:class:`PgUnavailable` when the binaries are missing (tests skip with that reason) and
+:class:`PgStartError` when PostgreSQL is installed but does not start (tests fail: a broken
+server must not silently skip every PostgreSQL test).
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ from pathlib import Path
 
 
 class PgUnavailable(RuntimeError):
-    """No PostgreSQL server can be started here (the message says why)."""
+    """PostgreSQL is not installed here (the message says what to install)."""
+
+
+class PgStartError(RuntimeError):
+    """PostgreSQL is installed but the cluster did not start (the message has its log)."""
 
 
 def _free_port() -> int:
@@ -58,7 +64,10 @@ class PgCluster:
                 pw = pwd.getpwnam("postgres")
             except KeyError:
                 shutil.rmtree(self.tmp, ignore_errors=True)
-                raise PgUnavailable("running as root and there is no 'postgres' user") from None
+                raise PgStartError(
+                    "running as root and there is no 'postgres' user (Debian's postgresql "
+                    "package creates it)"
+                ) from None
             os.chown(self.tmp, pw.pw_uid, pw.pw_gid)
             self._as = ["runuser", "-u", "postgres", "--"]
         log = self.tmp / "server.log"
@@ -84,7 +93,7 @@ class PgCluster:
             if log.exists():
                 text += "\n" + log.read_text(errors="replace")[-1000:]
             self.stop()
-            raise PgUnavailable(f"cannot start PostgreSQL: {e}: {text}") from None
+            raise PgStartError(f"cannot start PostgreSQL: {e}: {text}") from None
         self._bindir = bindir
 
     def _run(self, cmd: list[str]) -> None:
@@ -116,12 +125,16 @@ class PgCluster:
 
 
 def start_cluster(*, fsync: bool = False, attempts: int = 2) -> PgCluster:
-    """Start a cluster (retrying once: the free port can be taken in between)."""
-    last: PgUnavailable | None = None
+    """Start a cluster (retrying once: the free port can be taken in between).
+
+    Raises :class:`PgUnavailable` at once when the binaries are missing, and
+    :class:`PgStartError` when every attempt to start an installed server failed.
+    """
+    last: PgStartError | None = None
     for _ in range(attempts):
         try:
             return PgCluster(fsync=fsync)
-        except PgUnavailable as e:
+        except PgStartError as e:
             last = e
             time.sleep(0.5)
     assert last is not None

@@ -122,6 +122,7 @@ def test_overload_is_refused_with_retry_after_never_500(tiny_model_dir, sqlite_u
     assert load.statuses[503] + load.statuses[429] > 0, load.statuses
     assert set(load.statuses) <= {201, 429, 503}, load.statuses
     assert load.retry_after_missing == 0
+    assert load.errors == 0  # refused quickly with a status, never a dropped connection
     assert_acked_stored_once(load, sqlite_url)
 
 
@@ -178,6 +179,7 @@ def test_inference_process_serves_load_and_stops_with_the_server(
     srv = start_server(tiny_model_dir, sqlite_url, "--inference-process")
     load = Load([srv.url], key, clients=8).run(2.0)
     assert set(load.statuses) == {201}, load.statuses
+    assert load.errors == 0
     assert_acked_stored_once(load, sqlite_url)
     found = re.search(r"runs in process (\d+)", srv.log_path.read_text())
     assert found, srv.log_path.read_text()[-2000:]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import select
 
 from reviewsense.service import crud
@@ -66,7 +64,8 @@ def test_revocation_takes_effect_after_the_cache_expires(sqlite_url):
     with sm() as s:
         key_id, key = crud.create_api_key(s, role="read")
         s.commit()
-    v = KeyVerifier(sm, cache_s=0.3)
+    now = [100.0]  # a fake monotonic clock the test steps by hand
+    v = KeyVerifier(sm, cache_s=5.0, clock=lambda: now[0])
     assert v.cached(key) is None  # never verified: the route goes to the database
     assert v.verify(key) is not None
     with sm() as s:
@@ -74,7 +73,10 @@ def test_revocation_takes_effect_after_the_cache_expires(sqlite_url):
         crud.revoke_api_key(s, key=row)
         s.commit()
     assert v.cached(key) is not None  # within cache_s the revoked key still passes
-    time.sleep(0.35)
+    now[0] += 4.0
+    assert v.cached(key) is not None  # still inside the window
+    assert v.verify(key) is not None  # served from the cache, no database check
+    now[0] += 1.0  # exactly cache_s after verification: the entry has expired
     assert v.cached(key) is None
     assert v.verify(key) is None
 

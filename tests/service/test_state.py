@@ -40,6 +40,8 @@ def test_a_model_threshold_out_of_range_is_a_model_error(tmp_path):
 
 
 def test_build_state_takes_the_settings_and_the_predictors_threshold(fixed_predictor, sqlite_url):
+    """tiny_model_dir (behind fixed_predictor) stores no threshold: the default applies."""
+    assert fixed_predictor.settings.threshold is None
     state = build_state(
         ServiceSettings(db_url=sqlite_url, batch_max_texts=3),
         model_dir=None,
@@ -48,7 +50,29 @@ def test_build_state_takes_the_settings_and_the_predictors_threshold(fixed_predi
     try:
         assert state.batcher.max_batch == 3 and not state.model_ready
         assert state.write_lock is not None  # SQLite: one writer at a time
-        assert state.threshold_source in ("model", "default")
+        assert (state.threshold, state.threshold_source) == (DEFAULT_THRESHOLD, "default")
+    finally:
+        state.engine.dispose()
+
+
+@pytest.mark.parametrize("via", ["predictor", "model_dir"])
+def test_build_state_takes_the_threshold_stored_in_the_model_folder(
+    model_with_threshold, sqlite_url, via
+):
+    """A folder with ``reviewsense.threshold`` in config.json (as `reviewsense threshold`
+    stores it), read from the loaded predictor or, before it loads, from the folder."""
+    from reviewsense.inference.predictor import Predictor
+
+    predictor = None
+    if via == "predictor":
+        predictor = Predictor.from_pretrained(model_with_threshold, backend="torch", num_threads=1)
+    state = build_state(
+        ServiceSettings(db_url=sqlite_url),
+        model_dir=model_with_threshold if via == "model_dir" else None,
+        predictor=predictor,
+    )
+    try:
+        assert (state.threshold, state.threshold_source) == (0.73, "model")
     finally:
         state.engine.dispose()
 

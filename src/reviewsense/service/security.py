@@ -14,6 +14,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -56,12 +57,20 @@ class KeyVerifier:
     """Checks ``X-API-Key`` values against the database, with a short positive cache.
 
     The cache (keyed by the key's hash, never the key) saves one query per request; a revoked
-    key stops working on every replica within ``cache_s`` seconds.
+    key stops working on every replica within ``cache_s`` seconds. ``clock`` (seconds,
+    monotonic) is injectable so tests can step time instead of sleeping.
     """
 
-    def __init__(self, sessionmaker, *, cache_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        sessionmaker,
+        *,
+        cache_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._cache_s = cache_s
+        self._clock = clock
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
 
@@ -72,7 +81,7 @@ class KeyVerifier:
     def _cached(self, digest: str) -> Principal | None:
         with self._lock:
             hit = self._cache.get(digest)
-        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+        return hit[0] if hit is not None and hit[1] > self._clock() else None
 
     def verify(self, key: str | None) -> Principal | None:
         """Return the key's principal, or None for a missing, unknown or revoked key."""
@@ -85,7 +94,7 @@ class KeyVerifier:
         hit = self._cached(digest)
         if hit is not None:
             return hit
-        now = time.monotonic()
+        now = self._clock()
         with self._sessionmaker() as session:
             row = session.execute(
                 select(ApiKey.key_hash, ApiKey.role, ApiKey.revoked_at).where(
