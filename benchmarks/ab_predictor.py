@@ -17,6 +17,7 @@ of the per-round ratios.
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import time
@@ -35,32 +36,52 @@ def _options(spec: str) -> dict:
         key, _, value = part.partition("=")
         if key not in OPTIONS:
             raise SystemExit(f"unknown option {key!r}; choose from {', '.join(OPTIONS)}")
-        out[key] = OPTIONS[key](value)
+        try:
+            out[key] = OPTIONS[key](value)
+        except ValueError:
+            raise SystemExit(f"{key}: not an {OPTIONS[key].__name__}: {value!r}") from None
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     ap.add_argument("--model", required=True, help="model folder or run directory")
     ap.add_argument("--a", default="", help="options of setting A, e.g. linear=torch")
     ap.add_argument("--b", default="", help="options of setting B, e.g. linear=auto")
     ap.add_argument("--n", type=int, default=1000, help="IMDb test reviews (seed-0 sample)")
     ap.add_argument("--imdb", type=Path, help="IMDb test.parquet (default: the local IMDb folder)")
     ap.add_argument("--rounds", type=int, default=6, help="timed passes of each setting")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="intra-op threads of both settings")
     ap.add_argument("--json", type=Path, help="write the results here")
-    args = ap.parse_args()
+    return ap
+
+
+def check_args(args: argparse.Namespace) -> dict:
+    """The two settings' options; a count below 1 or an unknown option is refused in one line."""
+    for flag in ("n", "rounds", "threads"):
+        if getattr(args, flag) < 1:
+            raise SystemExit(f"--{flag} must be at least 1")
+    return {"a": _options(args.a), "b": _options(args.b)}
+
+
+def main() -> int:
+    args = parser().parse_args()
+    settings = check_args(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     import numpy as np
     from bench_service import imdb_texts  # the same seed-0 sample of the local IMDb test set
 
     from reviewsense.inference import Predictor
     from reviewsense.jsonio import write_json
+    from reviewsense.progress import LogProgress
     from reviewsense.runtime import environment_facts, tune_allocator
 
     tuned = tune_allocator()  # as `predict` does
     texts = imdb_texts(args.n, args.imdb)
-    settings = {"a": _options(args.a), "b": _options(args.b)}
     preds = {
         k: Predictor.from_pretrained(args.model, num_threads=args.threads, **v)
         for k, v in settings.items()
@@ -68,11 +89,13 @@ def main() -> int:
     seqs, _, _ = preds["a"].encode(texts)  # the same token ids for both
     probs = {k: p._forward(seqs) for k, p in preds.items()}  # warm-up: every shape once
     speed: dict[str, list[float]] = {"a": [], "b": []}
+    progress = LogProgress("paired rounds", args.rounds, "rounds", 0, logging.getLogger("ab"))
     for r in range(args.rounds):
         for k in ("a", "b") if r % 2 == 0 else ("b", "a"):
             t = time.perf_counter()
             preds[k]._forward(seqs)
             speed[k].append(len(seqs) / (time.perf_counter() - t))
+        progress.update(r + 1)
     rounds = [b / a for a, b in zip(speed["a"], speed["b"], strict=True)]
     doc = {
         "a": settings["a"],

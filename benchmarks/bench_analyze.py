@@ -22,6 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
+# The smallest log the synthetic run can be cut to: synthetic_state plants a NaN grad norm at
+# entry 500, so it needs 501 training entries (n * 1000 // 1001 of them).
+MIN_ENTRIES = 502
+
+
+def entries_problem(n: int) -> str | None:
+    """Why ``--entries n`` is refused (one line), or None."""
+    if n < MIN_ENTRIES:
+        return f"--entries must be at least {MIN_ENTRIES}, got {n}"
+    return None
+
 
 def synthetic_state(n_entries: int, seed: int = 0) -> dict:
     """A long run logged every step: warmup + linear decay, noisy loss, grad-norm spikes,
@@ -76,14 +87,35 @@ def time_it(fn, repeat: int) -> list[float]:
     return times
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--entries", type=int, default=100_000)
-    ap.add_argument("--repeat", type=int, default=3)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    ap.add_argument(
+        "--entries",
+        type=int,
+        default=100_000,
+        help=f"log_history entries of the synthetic trainer_state.json (at least {MIN_ENTRIES})",
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="timed analyze runs per variant (the median counts)"
+    )
     ap.add_argument("--json", type=Path, help="write the results here as JSON")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    problem = entries_problem(args.entries)
+    if problem is None and args.repeat < 1:
+        problem = f"--repeat must be at least 1, got {args.repeat}"
+    if problem:
+        ap.error(problem)
+    return args
+
+
+def main() -> None:
+    args = parse_args()
 
     from reviewsense.analysis.report import analyze_run
+    from reviewsense.jsonio import write_json
     from reviewsense.runtime import bf16_path, cpu_model
 
     result: dict = {"entries": args.entries, "variants": []}
@@ -127,7 +159,8 @@ def main() -> None:
             "overfitting_detail": summary["overfitting_detail"],
         }
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        write_json(args.json, result)
 
 
 if __name__ == "__main__":

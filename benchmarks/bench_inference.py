@@ -1,5 +1,6 @@
-"""Inference benchmark: transformers pipeline (fp32 batch 1; bf16 batch 32) vs the Predictor's
-backends (torch fp32 / bf16 / bf16+torch.compile, ONNX fp32 / int8, OpenVINO fp32 / bf16).
+"""Inference benchmark: transformers pipeline (fp32 batch 1; bf16 at --batch-size, default 32)
+vs the Predictor's backends (torch fp32 / bf16 / bf16+torch.compile, ONNX fp32 / int8,
+OpenVINO fp32 / bf16).
 
 One model, one machine, the same IMDb test reviews, the same threads and a warm-up for every
 variant. Each variant runs in its own subprocess so peak RSS is honest, with the allocator setting
@@ -11,13 +12,18 @@ the torch bf16 variant reaches in useful FLOPs.
 
 ``--json FILE`` writes ``{"variants": [{"name", "reviews_per_s", "accuracy", "p50_ms",
 "p99_ms", "peak_rss_mb", "max_dp", "p99_dp", "mean_dp", "label_agreement", "verified",
-"verify_failures"}], "best", "speedup_vs_pipeline", "speedup_vs_pipeline_bf16",
-"peak_fraction", "environment", "refused_exports"}``; ``best`` is the fastest non-pipeline
-variant that passes the export verification limits (``inference.verify``) against torch fp32
-on the same reviews and whose accuracy is within 0.3 pt of torch fp32's. ``--rounds N`` runs
+"verify_failures", "batch_size"}], "best", "speedup_vs_pipeline", "speedup_vs_pipeline_bf16",
+"peak_fraction", "environment", "refused_exports"}`` (``batch_size``: texts per forward, 1 for
+the plain pipeline; ``refused_exports``: export name, one of :data:`EXPORTS`, -> why its own
+verification refused it; the variants on it are left out, every ``openvino-*`` for
+"openvino"). ``best`` is the fastest non-pipeline variant that passes the export verification
+limits (``inference.verify``) against torch fp32 on the same reviews and whose accuracy is
+within 0.3 pt of torch fp32's. ``--rounds N`` runs
 every variant N times in alternating order and adds ``"reviews_per_s_rounds"`` per variant and
 ``"rounds"``, ``"spread"`` ({key: [min, max]}) and ``"rounds_detail"`` at the top; the
 headline values are then medians of the rounds' ratios (``inference_summary.py``).
+``--work-dir`` keeps the exports: one there is reused only if its ``export_report.json`` says
+it passed and was made from the same model (``source_version``), else it is exported again.
 
 Without ``--model`` the model is all-MiniLM-L6-v2 with a random 2-class head at the demo's
 settings (256 tokens, head_tail): right for speed; its accuracy is meaningless, compare
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import statistics
@@ -42,7 +49,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from inference_summary import combine, verify
+from inference_summary import combine, matmul_peak_tflops, model_flops, print_table, verify
 
 VARIANTS = (
     "pipeline",
@@ -65,6 +72,7 @@ VARIANTS = (
 DEFAULT_VARIANTS = ("pipeline", "pipeline-bf16", "torch-fp32", "torch-bf16", "onnx-fp32")
 DEFAULT_VARIANTS += ("onnx-int8", "openvino-fp32", "openvino-bf16")
 ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("bench_inference")
 
 
 def peak_rss_mb() -> float:
@@ -83,55 +91,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def matmul_peak_tflops(
-    threads: int, n: int = 2048, reps: int = 5, device: str = "cpu"
-) -> dict[str, float]:
-    """Best-of-3 dense matmul throughput, bf16 and fp32, on ``threads`` threads (TFLOP/s).
-
-    On a GPU the matrices are 8192² (2048² cannot fill one) and each timing waits for the device.
-    """
-    import torch
-
-    torch.set_num_threads(threads)
-    gpu = device.startswith("cuda")
-    n = 8192 if gpu else n
-    sync = torch.cuda.synchronize if gpu else (lambda: None)
-    out = {}
-    for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
-        a = torch.randn(n, n, dtype=dtype, device=device)
-        b = torch.randn(n, n, dtype=dtype, device=device)
-        for _ in range(3):
-            a @ b
-        sync()
-        best = 0.0
-        for _ in range(3):
-            t = time.perf_counter()
-            for _ in range(reps):
-                a @ b
-            sync()
-            best = max(best, 2 * n**3 * reps / (time.perf_counter() - t) / 1e12)
-        out[name] = best
-    return out
-
-
-def model_flops(config: dict, n_tokens: list[int]) -> float:
-    """Forward FLOPs for sequences of the given lengths (matmuls only, 2 FLOPs per MAC).
-
-    Per layer and sequence of T tokens: QKV + output projections 4·T·H², feed-forward
-    2·T·H·I, attention scores and mix 2·T²·H; times 2 FLOPs per multiply-add.
-    """
-    h = config.get("hidden_size") or config["dim"]
-    inter = config.get("intermediate_size") or config["hidden_dim"]
-    layers = config.get("num_hidden_layers") or config["n_layers"]
-    per_layer = sum(2 * (4 * t * h * h + 2 * t * h * inter + 2 * t * t * h) for t in n_tokens)
-    return float(layers * per_layer)
-
-
 # ---------------------------------------------------------------------------- worker
 
 
 def _pipeline(args: argparse.Namespace, bf16: bool):
-    """transformers.pipeline as a user runs it: defaults (fp32, batch 1) or bf16, batch 32."""
+    """transformers.pipeline as a user runs it: defaults (fp32, batch 1) or tuned (bf16,
+    ``--batch-size`` texts per call, default 32: the Predictor variants' batch)."""
     import numpy as np
     import torch
     from transformers import pipeline
@@ -146,7 +111,7 @@ def _pipeline(args: argparse.Namespace, bf16: bool):
     )
     kw = {"truncation": True, "max_length": max_length}
     if bf16:
-        kw["batch_size"] = 32
+        kw["batch_size"] = args.batch_size
 
     def predict(batch: list[str]) -> np.ndarray:  # P(positive) per text
         out = pipe(batch, **kw)
@@ -161,10 +126,9 @@ def _predictor(args: argparse.Namespace, variant: str):
     from reviewsense.inference import Predictor
 
     backend, precision = variant.split("-")[:2]
-    model_dir = args.export_dirs.get(backend, args.model_dir)
+    export = export_of(variant)  # never the PyTorch folder for an ONNX / OpenVINO variant
+    model_dir = args.export_dirs[export] if export else args.model_dir
     load_precision = precision if precision != "int8" else "auto"
-    if backend == "onnx":
-        model_dir = args.export_dirs[variant]
     pred = Predictor.from_pretrained(
         model_dir,
         backend=backend,
@@ -222,6 +186,7 @@ def _worker(args: argparse.Namespace) -> None:
     lat.sort()
     result = {
         "name": variant,
+        "batch_size": 1 if variant == "pipeline" else args.batch_size,  # texts per forward
         "reviews_per_s": len(texts) / total_s,
         "accuracy": float(((p_pos >= 0.5).astype(int) == labels).mean()),
         "p50_ms": statistics.median(lat),
@@ -285,25 +250,65 @@ def _run_two_workers(
     }
 
 
-def _exports(variants: list[str], model_dir: Path, work: Path, threads: int, refused: dict) -> dict:
-    """Export (and verify) the ONNX / OpenVINO folders the variants need; reuse existing ones.
+# Export folder name -> (format, quantize); every openvino-* variant runs the one "openvino".
+EXPORTS = {
+    "onnx-fp32": ("onnx", None),
+    "onnx-int8": ("onnx", "int8"),
+    "onnx-int8-static": ("onnx", "int8-static"),
+    "openvino": ("openvino", None),
+}
 
-    An export its own verification refuses is recorded in ``refused`` (variant -> reason).
+
+def export_of(variant: str) -> str | None:
+    """The export (key of :data:`EXPORTS`) ``variant`` runs on; None: the PyTorch folder."""
+    if variant.startswith("openvino-"):
+        return "openvino"
+    return variant if variant in EXPORTS else None
+
+
+def drop_refused(variants: list[str], refused: dict) -> list[str]:
+    """``variants`` without those whose export (``refused``: export name -> why) was refused."""
+    return [v for v in variants if export_of(v) not in refused]
+
+
+def reusable_export(out: Path, fmt: str, quantize: str | None, source_version: str) -> bool:
+    """Whether ``out`` holds an export to reuse: its weights, and an ``export_report.json``
+    that says it passed verification and was made, this way, from the same model."""
+    from reviewsense.inference.export import REPORT_FILE
+
+    weights = "model.onnx" if fmt == "onnx" else "openvino_model.xml"
+    if not (out / weights).is_file() or not (out / REPORT_FILE).is_file():
+        return False
+    try:
+        report = json.loads((out / REPORT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        report.get("passed") is True
+        and report.get("source_version") == source_version
+        and report.get("format", "onnx") == fmt
+        and report.get("quantize") == quantize
+    )
+
+
+def _exports(variants: list[str], model_dir: Path, work: Path, threads: int, refused: dict) -> dict:
+    """Export (and verify) the ONNX / OpenVINO folders the variants need, reusing a folder of
+    ``work`` only where :func:`reusable_export` says so; returns export name -> folder.
+
+    An export its own verification refuses is recorded in ``refused`` (export name -> reason).
     """
     from reviewsense.errors import ModelError
     from reviewsense.inference.export import export_onnx
+    from reviewsense.inference.predictor import model_version
 
-    wanted = {"onnx-fp32": ("onnx", None), "onnx-int8": ("onnx", "int8")}
-    wanted.update({"onnx-int8-static": ("onnx", "int8-static"), "openvino": ("openvino", None)})
+    version = model_version(model_dir)
     dirs = {}
-    for key, (fmt, quantize) in wanted.items():
-        if key not in variants and not any(v.startswith("openvino-") for v in variants):
-            continue
-        if fmt == "onnx" and key not in variants:
-            continue
+    for key in dict.fromkeys(e for e in map(export_of, variants) if e):
+        fmt, quantize = EXPORTS[key]
         out = work / key
-        weights = "model.onnx" if fmt == "onnx" else "openvino_model.xml"
-        if not (out / weights).is_file():
+        if reusable_export(out, fmt, quantize, version):
+            log.info("%s: reusing the verified export in %s", key, out)
+        else:
             # min_agreement 0: the benchmark records max_dp itself; a random head sits near 0.5.
             try:
                 export_onnx(
@@ -316,16 +321,17 @@ def _exports(variants: list[str], model_dir: Path, work: Path, threads: int, ref
                     overwrite=True,
                 )
             except ModelError as e:  # refused by its own verification: not a usable variant
-                print(f"{key}: export refused, variant skipped: {e}")
+                log.warning("%s: export refused, its variants skipped: %s", key, e)
                 refused[key] = str(e)
                 continue
         dirs[key] = out
     return dirs
 
 
-def _round(k: int, variants, args, df, reviews: Path, work: Path, export_dirs: dict):
+def _round(k: int, variants, args, df, reviews: Path, work: Path, export_dirs: dict, progress):
     """Round ``k``: every variant once (reversed order when k is odd) and the matmul peak
-    after the first; returns (verified results in ``variants`` order, peak)."""
+    after the first; returns (verified results in ``variants`` order, peak). ``progress``: a
+    ``LogProgress`` over all rounds' variant runs."""
     by = {}
     for i, v in enumerate(variants if k % 2 == 0 else variants[::-1]):
         if v.endswith("-2x1"):
@@ -333,9 +339,8 @@ def _round(k: int, variants, args, df, reviews: Path, work: Path, export_dirs: d
         else:
             r = _run_variant(v, args, reviews, export_dirs)
         by[v] = r
-        print(
-            f"round {k + 1}/{args.rounds}: {v}: {r['reviews_per_s']:.1f} reviews/s", file=sys.stderr
-        )
+        log.info("round %d/%d: %s: %.1f reviews/s", k + 1, args.rounds, v, r["reviews_per_s"])
+        progress.update(k * len(variants) + i + 1)
         if i == 0:  # the matmul peak between variants, under the same load as they run
             peak = matmul_peak_tflops(args.threads, device=args.device)
     results = [by[v] for v in variants]
@@ -343,7 +348,7 @@ def _round(k: int, variants, args, df, reviews: Path, work: Path, export_dirs: d
     return results, peak
 
 
-def main() -> None:  # long: flags, data, exports, variants, JSON and table in one script
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", help="model folder or run directory (default: MiniLM + random head)")
     ap.add_argument(
@@ -352,36 +357,103 @@ def main() -> None:  # long: flags, data, exports, variants, JSON and table in o
         help="IMDb test.parquet (default: the local IMDb folder's: REVIEWSENSE_IMDB_DIR, else "
         "../shared/data/imdb)",
     )
-    ap.add_argument("--n", type=int, default=1000, help="reviews (random sample, seed 0)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--latency-n", type=int, default=100, help="single-review calls timed")
-    ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=", ".join(VARIANTS))
+    ap.add_argument(
+        "--n", type=int, default=1000, help="reviews (random sample, seed 0; default %(default)s)"
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="intra-op threads of every variant and of the matmul peak (default %(default)s)",
+    )
+    ap.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="texts per forward pass of the Predictor variants and of pipeline-bf16 (the plain "
+        "pipeline keeps its default, 1) (default %(default)s)",
+    )
+    ap.add_argument(
+        "--latency-n",
+        type=int,
+        default=100,
+        help="single-review calls timed for p50/p99 (default %(default)s)",
+    )
+    ap.add_argument(
+        "--variants",
+        default=",".join(DEFAULT_VARIANTS),
+        help=f"comma-separated, from {', '.join(VARIANTS)} (default %(default)s)",
+    )
     ap.add_argument(
         "--device",
         default="cpu",
-        help="cpu, or cuda for a GPU run (pipeline, torch variants and the matmul peak on it)",
+        help="cpu, or cuda for a GPU run (pipeline, torch variants and the matmul peak on it) "
+        "(default %(default)s)",
     )
     ap.add_argument(
         "--rounds",
         type=int,
         default=1,
         help="run every variant N times, alternating the order (inference_summary.py); the "
-        "headline is the median of the rounds' ratios",
+        "headline is the median of the rounds' ratios (default %(default)s)",
     )
-    ap.add_argument("--work-dir", type=Path, help="where exports go (default: tmp)")
+    ap.add_argument(
+        "--work-dir",
+        type=Path,
+        help="where the reviews, the default model and the exports go; a verified export of "
+        "the same model found there is reused (default: a new temporary folder)",
+    )
     ap.add_argument("--json", type=Path, help="write the results here")
     # worker-only
     ap.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     ap.add_argument("--reviews", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--export-json", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    return ap
 
+
+def check_args(args: argparse.Namespace) -> list[str]:
+    """The variants to run (torch-fp32, the max_dp reference, first if not given).
+
+    Raises:
+        SystemExit: with a one-line message, for a count below 1 or an unknown variant.
+    """
+    for flag in ("n", "threads", "batch_size", "latency_n", "rounds"):
+        if getattr(args, flag) < 1:
+            raise SystemExit(f"--{flag.replace('_', '-')} must be at least 1")
+    variants = list(dict.fromkeys(v for v in args.variants.split(",") if v))
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    if "torch-fp32" not in variants:
+        variants.insert(0, "torch-fp32")  # the reference for max_dp
+    return variants
+
+
+def _token_flops(model_dir: Path, texts: list[str], threads: int) -> tuple[list[int], float]:
+    """Useful tokens per model input under the model's own truncation (padding excluded) and
+    the FLOPs of one pass over them."""
+    from reviewsense.inference.predictor import Predictor
+
+    pred = Predictor.from_pretrained(model_dir, precision="fp32", num_threads=threads)
+    n_tokens = [len(s) for s in pred.encode(texts)[0]]
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    return n_tokens, model_flops(config, n_tokens)
+
+
+def main() -> None:  # long: data, exports, variants, JSON and table in one script
+    args = parser().parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from reviewsense.data.sources import resolve_imdb_dir
     from reviewsense.rundir import resolve_model_dir
 
-    if args.data is None and not args.worker:
+    if args.worker:  # the driver always passes --model
+        args.model_dir = resolve_model_dir(args.model)
+        args.export_dirs = json.loads(args.export_json or "{}")
+        _worker(args)
+        return
+    variants = check_args(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.data is None:
         imdb = resolve_imdb_dir()
         if imdb is None:
             raise SystemExit("no local IMDb data: pass --data FILE or set REVIEWSENSE_IMDB_DIR")
@@ -389,48 +461,34 @@ def main() -> None:  # long: flags, data, exports, variants, JSON and table in o
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-inference-"))
     work.mkdir(parents=True, exist_ok=True)
-    if args.model is None and not args.worker:
+    if args.model is None:
         from bench_service import minilm_random_head
 
         if not (work / "model" / "config.json").is_file():
             minilm_random_head(work / "model")
         args.model = work / "model"
     args.model_dir = resolve_model_dir(args.model)
-    if args.worker:
-        args.export_dirs = json.loads(args.export_json or "{}")
-        _worker(args)
-        return
 
     import numpy as np
     import pandas as pd
 
-    from reviewsense.inference.predictor import Predictor
+    from reviewsense.jsonio import write_json
+    from reviewsense.progress import LogProgress
     from reviewsense.runtime import environment_facts
 
-    variants = [v for v in args.variants.split(",") if v]
-    unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown:
-        raise SystemExit(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
-    if "torch-fp32" not in variants:
-        variants.insert(0, "torch-fp32")  # the reference for max_dp
     df = pd.read_parquet(args.data).sample(n=args.n, random_state=0)[["text", "label"]]
     reviews = work / "reviews.parquet"
     df.reset_index(drop=True).to_parquet(reviews)
     refused: dict[str, str] = {}
     export_dirs = _exports(variants, args.model_dir, work, args.threads, refused)
-    variants = [v for v in variants if v not in refused]
+    variants = drop_refused(variants, refused)
 
-    # Useful tokens under the model's own truncation (padding excluded) -> FLOPs per pass.
-    pred = Predictor.from_pretrained(args.model_dir, precision="fp32", num_threads=args.threads)
-    seqs, _, _ = pred.encode(df["text"].tolist())
-    n_tokens = [len(s) for s in seqs]
-    config = json.loads((Path(args.model_dir) / "config.json").read_text())
-    flops = model_flops(config, n_tokens)
-    del pred
-
-    if args.rounds < 1:
-        raise SystemExit("--rounds must be at least 1")
-    rounds = [_round(k, variants, args, df, reviews, work, export_dirs) for k in range(args.rounds)]
+    n_tokens, flops = _token_flops(args.model_dir, df["text"].tolist(), args.threads)
+    progress = LogProgress("variant runs", args.rounds * len(variants), "runs", 0, log)
+    rounds = [
+        _round(k, variants, args, df, reviews, work, export_dirs, progress)
+        for k in range(args.rounds)
+    ]
     results, summary = combine(rounds, flops)
     peak = {key: statistics.median(p[key] for _, p in rounds) for key in ("bf16", "fp32")}
     env = environment_facts(threads=args.threads)
@@ -447,13 +505,13 @@ def main() -> None:  # long: flags, data, exports, variants, JSON and table in o
     )
     keys = ("name", "reviews_per_s", "accuracy", "p50_ms", "p99_ms", "peak_rss_mb", "max_dp")
     keys += ("p99_dp", "mean_dp", "label_agreement", "verified", "verify_failures")
-    keys += ("reviews_per_s_rounds",)
+    keys += ("reviews_per_s_rounds", "batch_size")
     doc = {"variants": [{k: r[k] for k in keys} for r in results], **summary, "environment": env}
-    doc["refused_exports"] = refused  # variant -> why its export failed verification
+    doc["refused_exports"] = refused  # export name -> why it failed verification
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(doc, indent=2) + "\n")
-    _print_table(doc, results, flops)
+        write_json(args.json, doc)
+    print_table(doc, results, flops)
 
 
 def _version(lib: str) -> str | None:
@@ -461,34 +519,6 @@ def _version(lib: str) -> str | None:
         return __import__(lib).__version__
     except ImportError:
         return None
-
-
-def _fmt(x: float | None, scale: float = 1.0, spec: str = ".2f") -> str:
-    return "n/a" if x is None else format(x * scale, spec)
-
-
-def _print_table(doc: dict, results: list[dict], flops: float) -> None:
-    env, peak = doc["environment"], doc["environment"]["matmul_peak_tflops"]
-    print(
-        f"model {env['model']}, {env['n_reviews']} IMDb test reviews, {env['threads']} threads, "
-        f"{env['cpu']} ({env['bf16_path']}), mean {env['mean_tokens']:.0f} tokens/review, "
-        f"matmul peak bf16 {peak['bf16']:.3f} / fp32 {peak['fp32']:.3f} TFLOP/s; best "
-        f"{doc['best']}: {_fmt(doc['speedup_vs_pipeline'])}x pipeline, "
-        f"{_fmt(doc['speedup_vs_pipeline_bf16'])}x pipeline-bf16; torch-bf16 at "
-        f"{_fmt(doc['peak_fraction'], 100, '.0f')}% of the bf16 peak\n"
-    )
-    print(
-        "| variant | reviews/s | p50 ms | p99 ms | peak RSS MB | accuracy | max Δp | p99 Δp "
-        "| agreement | verified | TFLOP/s |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
-    for r in results:
-        print(
-            f"| {r['name']} | {r['reviews_per_s']:.1f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | "
-            f"{r['peak_rss_mb']:.0f} | {r['accuracy']:.4f} | {r['max_dp']:.4f} | "
-            f"{r['p99_dp']:.4f} | {r['label_agreement']:.3f} | {'yes' if r['verified'] else 'no'} | "
-            f"{flops / r['total_s'] / 1e12:.3f} |"
-        )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ epoch over all unlabelled reviews (windows per review measured on the sample).
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 import statistics
 import sys
 import time
@@ -29,11 +29,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+log = logging.getLogger("bench_pretrain")
 
 PREVIOUS = "previous (attention dropout 0.1, head on every position)"
 FUSED = "+ attention dropout 0 (fused SDPA)"
 DEFAULT = "default: + head on masked positions only"
 VARIANTS = {PREVIOUS: (None, False), FUSED: (0.0, False), DEFAULT: (0.0, True)}
+
+
+def windows_problem(
+    n_windows: int, sample: int, max_length: int, batch_size: int, rounds: int
+) -> str | None:
+    """Why the sampled windows cannot fill ``rounds`` + 1 full batches (one line), or None."""
+    need = (rounds + 1) * batch_size
+    if n_windows >= need:
+        return None
+    return (
+        f"--sample {sample} gave {n_windows} windows of --max-length {max_length}, fewer than "
+        f"the {need} that (--rounds {rounds} + 1 warm-up) x --batch-size {batch_size} take: "
+        "raise --sample or lower --rounds / --batch-size"
+    )
 
 
 def batches(tokenizer, n_reviews: int, max_length: int, batch_size: int, rounds: int):
@@ -48,6 +63,9 @@ def batches(tokenizer, n_reviews: int, max_length: int, batch_size: int, rounds:
     texts = pd.read_parquet(data_file(IMDB_UNSUPERVISED, None), columns=["text"])["text"]
     texts = texts.sample(n=n_reviews, random_state=0).tolist()
     windows = encode_windows(tokenizer, texts, max_length)
+    problem = windows_problem(len(windows), n_reviews, max_length, batch_size, rounds)
+    if problem:
+        raise SystemExit(f"bench_pretrain.py: error: {problem}")
     collator = MLMCollator(tokenizer)
     torch.manual_seed(0)
     order = torch.randperm(len(windows)).tolist()
@@ -81,17 +99,40 @@ def make_variant(attention_dropout: float | None, masked_head: bool, precision: 
     return step
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     ap.add_argument("--rounds", type=int, default=6, help="timed steps per variant")
     ap.add_argument("--batch-size", type=int, default=32, help="windows per step")
     ap.add_argument("--max-length", type=int, default=256, help="tokens per window")
-    ap.add_argument("--sample", type=int, default=2000, help="unlabelled reviews tokenized")
-    ap.add_argument("--threads", type=int, help="torch threads (default: physical cores)")
-    ap.add_argument("--json", type=Path, help="write the results here")
-    args = ap.parse_args()
+    ap.add_argument(
+        "--sample",
+        type=int,
+        default=2000,
+        help="unlabelled reviews tokenized; must give (rounds + 1) x batch-size windows",
+    )
+    ap.add_argument("--threads", type=int, help="torch threads; unset: physical cores")
+    ap.add_argument("--json", type=Path, help="write the results here (a JSON file)")
+    args = ap.parse_args(argv)
+    for flag, value in (
+        ("--rounds", args.rounds),
+        ("--batch-size", args.batch_size),
+        ("--sample", args.sample),
+    ):
+        if value < 1:
+            ap.error(f"{flag} must be at least 1, got {value}")
+    return args
 
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    from reviewsense.jsonio import write_json
     from reviewsense.modeling import load_tokenizer
+    from reviewsense.progress import LogProgress
     from reviewsense.runtime import environment_facts, resolve_precision, set_threads
 
     threads = set_threads(args.threads)
@@ -100,12 +141,14 @@ def main() -> None:
     data, per_review = batches(tok, args.sample, args.max_length, args.batch_size, args.rounds)
     steps = {name: make_variant(*spec, precision) for name, spec in VARIANTS.items()}
     times: dict[str, list[float]] = {name: [] for name in steps}
+    progress = LogProgress("rounds (round 0 warms up)", len(data), "rounds", 0, log)
     for r, batch in enumerate(data):
         for name, step in steps.items():
             t = step(batch)
             if r > 0:  # round 0 warms up (oneDNN builds its kernels on first use)
                 times[name].append(t)
-        print(f"round {r}: " + ", ".join(f"{times[n][-1]:.2f} s" for n in times if r), flush=True)
+        log.info("round %d: %s", r, ", ".join(f"{times[n][-1]:.2f} s" for n in times if r))
+        progress.update(r + 1)
     rows = []
     for name, ts in times.items():
         ratios = [p / t for p, t in zip(times[PREVIOUS], ts, strict=True)]
@@ -139,7 +182,7 @@ def main() -> None:
         )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(args.json, doc)
 
 
 if __name__ == "__main__":

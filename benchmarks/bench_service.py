@@ -10,11 +10,15 @@ machine's cores, so the default client is the lean one of keepalive_http.py (0.0
 measures with httpx).
 
 Texts: --texts imdb (default) sends real IMDb test reviews (a fixed sample, seed 0; ~230
-tokens each before truncation); --texts synthetic sends short generated ones (--words). Before
-the server starts, the same model's offline ``Predictor.predict`` throughput on the same texts
-(same backend, threads and batch size as the server) is measured in this process, so each level
-can be read as a fraction of what the model alone does; after each level the same Predictor is
-timed again on calls of as many texts as the server's mean micro-batch, in arrival order
+tokens each before truncation); --texts synthetic sends short generated ones (--words). The
+offline figure is the same model's ``predict`` throughput, measured in this process on the
+first --offline-n of the same texts: ``predict``'s default path (attention "auto", sorted full
+batches) with the server's backend, threads, batch size and precision (its --extra flags
+--backend, --num-threads, --batch-max, else the environment and --threads). It is timed right
+after each level (``offline_reviews_per_s``: that level's, side by side with it) and once
+before the first (``offline_reviews_per_s_start``), so each level can be read as a fraction of
+what the model alone does; after each level the same Predictor is also timed on calls of as
+many texts as the server's mean micro-batch, in arrival order
 (``offline_same_calls_reviews_per_s``): what the model alone does on the server's batch shape.
 
 Model: --model MODEL_DIR (e.g. runs/demo/model), or by default all-MiniLM-L6-v2's encoder with
@@ -28,7 +32,9 @@ Usage:
 ``--json`` writes a list with one object per (db, clients) level: ``db``, ``clients``,
 ``reviews_per_s``, ``p50_ms``, ``p99_ms``, ``status_codes``, ``offline_reviews_per_s`` (and
 ``requests``, ``texts``, ``cpu``, ``bf16_path``, ``serve_flags``: the ``--extra`` flags,
-``client``, ``offline_calls_of``, ``offline_same_calls_reviews_per_s``, ``transport_errors``:
+``client``, ``offline_settings``: the offline predictor's backend, precision, attention kernel,
+threads and batch size, ``environment``: ``runtime.environment_facts`` (CPU, bf16 path, threads,
+library versions) with the model folder, ``offline_reviews_per_s_start``, ``offline_calls_of``, ``offline_same_calls_reviews_per_s``, ``transport_errors``:
 why requests counted as "no answer" in ``status_codes`` got no HTTP answer; and
 where the CPU went during the measured window: ``server_cpu_cores`` (the server's process tree,
 model process included), ``client_cpu_cores`` (this load generator), ``machine_idle_share``;
@@ -42,6 +48,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import random
 import statistics
@@ -54,6 +61,7 @@ import httpx
 from keepalive_http import HTTPError, KeepAliveClient
 
 ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("bench_service")
 NO_ANSWER = "no answer"  # status_codes key of requests that got no HTTP answer (timeout, reset)
 sys.path.insert(0, str(ROOT / "tests" / "service"))
 sys.path.insert(0, str(ROOT / "tests"))  # tiny_models, imported by the helpers
@@ -117,14 +125,84 @@ def imdb_texts(n: int, path: Path | None = None) -> list[str]:
     return pd.read_parquet(path, columns=["text"]).sample(n=n, random_state=0)["text"].tolist()
 
 
-def offline_predictor(model: Path, threads: int | None, batch: int):
-    """The model's Predictor as the server loads it (backend, threads, batch size), with the
-    allocator setting ``predict`` uses (``runtime.tune_allocator``)."""
+DB_KINDS = ("sqlite", "postgresql")
+
+
+def csv_list(choices: tuple[str, ...] | None = None, kind=str):
+    """argparse type: a comma-separated list of ``kind`` values (positive for ints), each one
+    of ``choices`` when given; an empty or bad item is refused with a one-line error."""
+
+    def parse(text: str) -> list:
+        items = [x.strip() for x in text.split(",")]
+        try:
+            values = [kind(x) for x in items if x]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: not a list of {kind.__name__}") from None
+        if not values or len(values) != len(items):
+            raise argparse.ArgumentTypeError(f"{text!r}: an empty item")
+        bad = [v for v in values if (choices and v not in choices) or (kind is int and v < 1)]
+        if bad:
+            want = f"one of {', '.join(choices)}" if choices else "at least 1"
+            raise argparse.ArgumentTypeError(f"{bad}: each must be {want}")
+        return values
+
+    return parse
+
+
+def serve_model_flags(extra: str) -> dict:
+    """The flags among ``--extra`` (the server's) that set its model: ``--backend``,
+    ``--num-threads``, ``--batch-max``, ``--precision``; None where not given."""
+    from reviewsense.inference.backends import BACKENDS, PRECISIONS
+
+    ap = argparse.ArgumentParser(prog="--extra", add_help=False, exit_on_error=False)
+    ap.add_argument("--backend", choices=BACKENDS)
+    ap.add_argument("--num-threads", type=int)
+    ap.add_argument("--batch-max", type=int)
+    ap.add_argument("--precision", choices=PRECISIONS)
+    try:
+        flags, _ = ap.parse_known_args(extra.split())
+    except argparse.ArgumentError as e:
+        raise SystemExit(f"--extra: {e}") from None
+    return vars(flags)
+
+
+def offline_options(extra: str, threads: int | None) -> dict:
+    """``Predictor.from_pretrained`` options of the offline figure: ``predict``'s default path
+    (attention "auto", no child process) with the server's backend, threads, batch size and
+    precision: its ``--extra`` flags, else the environment (REVIEWSENSE_*) and ``--threads``."""
+    from reviewsense.settings import ServiceSettings
+
+    flags, env = serve_model_flags(extra), ServiceSettings()
+    return {
+        "backend": flags["backend"] or env.backend,
+        "num_threads": flags["num_threads"] or threads,
+        "batch_size": flags["batch_max"] or env.batch_max_texts,
+        "precision": flags["precision"] or "auto",
+    }
+
+
+def offline_predictor(model: Path, options: dict):
+    """The model's Predictor with ``options`` (:func:`offline_options`) and the allocator
+    setting ``predict`` uses (``runtime.tune_allocator``); returns (predictor, the settings it
+    runs at: backend, precision, attention kernel, threads, batch size)."""
+    import torch
+
+    from reviewsense.inference.attention import choose_kernel
     from reviewsense.inference.predictor import Predictor
-    from reviewsense.runtime import tune_allocator
+    from reviewsense.runtime import default_device, tune_allocator
 
     tune_allocator()
-    return Predictor.from_pretrained(model, num_threads=threads, batch_size=batch)
+    pred = Predictor.from_pretrained(model, **options)
+    torch_backend = pred.backend == "torch"
+    return pred, {
+        "backend": pred.backend,
+        "precision": pred.precision,
+        "attention": choose_kernel("auto", pred.precision, default_device())
+        if torch_backend
+        else None,
+        "threads": pred.num_threads or (torch.get_num_threads() if torch_backend else None),
+        "batch_size": pred.batch_size,
+    }
 
 
 def offline_throughput(pred, texts: list[str], calls_of: int | None = None) -> float:
@@ -289,114 +367,186 @@ async def run_clients(
     }
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, help="model folder (default: MiniLM + random head)")
-    ap.add_argument("--db", default="sqlite,postgresql")
-    ap.add_argument("--clients", default="1,8,32")
-    ap.add_argument("--duration", type=float, default=15.0, help="measured seconds per level")
-    ap.add_argument("--warmup", type=float, default=3.0)
-    ap.add_argument("--texts", choices=("imdb", "synthetic"), default="imdb", help="what to send")
+    ap.add_argument(
+        "--db",
+        type=csv_list(DB_KINDS),
+        default="sqlite,postgresql",
+        help=f"databases to serve from, comma-separated, from {', '.join(DB_KINDS)} (a "
+        "throwaway cluster; skipped when PostgreSQL is not installed) (default %(default)s)",
+    )
+    ap.add_argument(
+        "--clients",
+        type=csv_list(kind=int),
+        default="1,8,32",
+        help="concurrent clients of each level, comma-separated; one level per number and "
+        "database (default %(default)s)",
+    )
+    ap.add_argument(
+        "--duration", type=float, default=15.0, help="measured seconds per level (default 15)"
+    )
+    ap.add_argument(
+        "--warmup",
+        type=float,
+        default=3.0,
+        help="seconds of load before each level's measured window, not counted (default 3)",
+    )
+    ap.add_argument(
+        "--texts",
+        choices=("imdb", "synthetic"),
+        default="imdb",
+        help="what to send (default %(default)s)",
+    )
     ap.add_argument(
         "--imdb", type=Path, help="IMDb test.parquet (default: the local IMDb folder's)"
     )
-    ap.add_argument("--words", type=int, default=60, help="synthetic: mean words per review")
     ap.add_argument(
-        "--offline-n", type=int, default=500, help="texts for the offline predict measurement"
+        "--words", type=int, default=60, help="synthetic: mean words per review (default 60)"
     )
-    ap.add_argument("--extra", default="", help="extra `serve` flags, e.g. '--batch-wait-ms 2'")
     ap.add_argument(
-        "--threads", type=int, help="server's and offline predict's threads (default: all cores)"
+        "--offline-n",
+        type=int,
+        default=500,
+        help="texts of the offline predict measurements; the clients send max(2000, N) texts "
+        "(default %(default)s)",
+    )
+    ap.add_argument(
+        "--extra",
+        default="",
+        help="extra `serve` flags, e.g. '--batch-wait-ms 2'; its --backend, --num-threads and "
+        "--batch-max apply to the offline predictor too (default: none)",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        help="server's and offline predict's threads (default: REVIEWSENSE_NUM_THREADS, else all "
+        "cores)",
     )
     ap.add_argument(
         "--client",
         choices=("lean", "httpx"),
         default="lean",
         help="the load generator's HTTP client: lean (keepalive_http.py, ~1/8 of the CPU "
-        "httpx takes per request, so less is taken from the server it measures) or httpx",
+        "httpx takes per request, so less is taken from the server it measures) or httpx "
+        "(default %(default)s)",
     )
     ap.add_argument("--json", type=Path, help="write results here")
-    args = ap.parse_args()
+    return ap
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse, with a one-line error, values the benchmark cannot run with."""
+    if args.duration <= 0 or args.warmup < 0:
+        raise SystemExit("--duration must be above 0 and --warmup at least 0 seconds")
+    for flag in ("words", "offline_n", "threads"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise SystemExit(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+
+
+def _level(srv, key: str, db: str, clients: int, args, texts, pred, common: dict) -> dict:
+    """One level: ``clients`` closed-loop clients on ``srv``, then the model alone, offline,
+    right after it (all texts in sorted batches; calls as large as the server's)."""
+    r = asyncio.run(
+        run_clients(
+            srv.url, key, clients, args.duration, args.warmup, texts, srv.proc.pid, args.client
+        )
+    )
+    offline_texts = texts[: args.offline_n]
+    r.update(db=db, texts=args.texts, **common)
+    r["offline_reviews_per_s"] = offline_throughput(pred, offline_texts)
+    # The same model alone on the server's batch shape: the batching's share of the gap to
+    # offline, apart from the cores HTTP and the database take.
+    k = max(1, round(r["mean_batch_texts"] or 1))
+    r["offline_calls_of"] = k
+    r["offline_same_calls_reviews_per_s"] = offline_throughput(pred, offline_texts, calls_of=k)
+    print(
+        f"{db:10s} clients={clients:3d}  {r['reviews_per_s']:7.1f} reviews/s  "
+        f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  {r['status_codes']}  "
+        f"({r['reviews_per_s'] / r['offline_reviews_per_s']:.0%} of offline, "
+        f"{r['reviews_per_s'] / r['offline_same_calls_reviews_per_s']:.0%} of offline in calls "
+        f"of {k}; cores: server {r['server_cpu_cores']:.2f}, clients "
+        f"{r['client_cpu_cores']:.2f}, idle {r['machine_idle_share']:.0%}; "
+        f"model busy {r['model_busy_share']:.0%}, {r['mean_batch_texts'] or 0:.1f} texts/call)",
+        flush=True,
+    )
+    return r
+
+
+def main() -> int:
+    args = parser().parse_args()
+    check_args(args)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    options = offline_options(args.extra, args.threads)  # a bad --extra fails before the work
 
     from helpers import Server, make_key
     from pg import PgUnavailable, start_cluster
 
+    from reviewsense.jsonio import write_json
+    from reviewsense.progress import LogProgress
+    from reviewsense.runtime import environment_facts
+
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
     model = args.model or minilm_random_head(tmp / "model")
+    n_texts = max(2000, args.offline_n)
     if args.texts == "imdb":
-        texts = imdb_texts(2000, args.imdb)
+        texts = imdb_texts(n_texts, args.imdb)
     else:
-        texts = make_texts(2000, args.words)
-    from reviewsense.runtime import bf16_path, cpu_model
-    from reviewsense.settings import ServiceSettings
-
-    batch = ServiceSettings().batch_max_texts  # the server's per-call batch (same env)
-    machine = {"cpu": cpu_model(), "bf16_path": bf16_path(), "serve_flags": args.extra}
-    machine["client"] = args.client
-    pred = offline_predictor(model, args.threads, batch)
-    offline = offline_throughput(pred, texts[: args.offline_n])
-    print(f"offline predict: {offline:.1f} reviews/s ({pred!r})", flush=True)
-    results = []
+        texts = make_texts(n_texts, args.words)
+    pred, settings = offline_predictor(model, options)
+    env = environment_facts(precision=settings["precision"], threads=settings["threads"])
+    env.update(model=str(model), openvino=_version("openvino"))
+    common = {"cpu": env["cpu"], "bf16_path": env["bf16_path"], "serve_flags": args.extra}
+    common.update(client=args.client, offline_settings=settings, environment=env)
+    start = offline_throughput(pred, texts[: args.offline_n])
+    common["offline_reviews_per_s_start"] = start
+    print(f"offline predict: {start:.1f} reviews/s ({pred!r}, {settings})", flush=True)
+    progress = LogProgress("levels", len(args.db) * len(args.clients), "levels", 0, log)
+    results: list[dict] = []
     cluster = None
     try:
-        for db in args.db.split(","):
+        for db in args.db:
             if db == "sqlite":
                 url = f"sqlite:///{tmp / 'bench.db'}"
             else:
                 try:
                     cluster = cluster or start_cluster(fsync=True)
                 except PgUnavailable as e:
-                    print(f"skipping PostgreSQL: {e}")
+                    log.warning("skipping PostgreSQL: %s", e)
+                    progress.total -= len(args.clients)
                     continue
                 url = cluster.create_database()
             key = make_key(url, "ingest")
-            log = tmp / f"server-{db}.log"
-            srv = Server(model, url, log, *args.extra.split(), threads=args.threads)
+            srv = Server(
+                model, url, tmp / f"server-{db}.log", *args.extra.split(), threads=args.threads
+            )
             try:
                 srv.wait_ready(120)
-                for c in (int(x) for x in args.clients.split(",")):
-                    r = asyncio.run(
-                        run_clients(
-                            srv.url,
-                            key,
-                            c,
-                            args.duration,
-                            args.warmup,
-                            texts,
-                            srv.proc.pid,
-                            args.client,
-                        )
-                    )
-                    r.update(db=db, offline_reviews_per_s=offline, texts=args.texts, **machine)
-                    # The same model alone on the server's batch shape: the batching's share
-                    # of the gap to offline, apart from the cores HTTP and the database take.
-                    k = max(1, round(r["mean_batch_texts"] or 1))
-                    r["offline_calls_of"] = k
-                    r["offline_same_calls_reviews_per_s"] = offline_throughput(
-                        pred, texts[: args.offline_n], calls_of=k
-                    )
-                    results.append(r)
-                    print(
-                        f"{db:10s} clients={c:3d}  {r['reviews_per_s']:7.1f} reviews/s  "
-                        f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
-                        f"{r['status_codes']}  ({r['reviews_per_s'] / offline:.0%} of offline, "
-                        f"{r['reviews_per_s'] / r['offline_same_calls_reviews_per_s']:.0%} of "
-                        f"offline in calls of {k}; "
-                        f"cores: server {r['server_cpu_cores']:.2f}, clients "
-                        f"{r['client_cpu_cores']:.2f}, idle {r['machine_idle_share']:.0%}; "
-                        f"model busy {r['model_busy_share']:.0%}, "
-                        f"{r['mean_batch_texts'] or 0:.1f} texts/call)",
-                        flush=True,
-                    )
+                for c in args.clients:
+                    results.append(_level(srv, key, db, c, args, texts, pred, common))
+                    progress.update(len(results))
+                    if args.json:  # after every level: a later failure keeps what was measured
+                        write_json(args.json, results)
             finally:
                 srv.stop()
     finally:
         if cluster is not None:
             cluster.stop()
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        write_json(args.json, results)
     return 0
+
+
+def _version(lib: str) -> str | None:
+    try:
+        return __import__(lib).__version__
+    except ImportError:
+        return None
 
 
 if __name__ == "__main__":

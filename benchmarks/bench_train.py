@@ -5,13 +5,21 @@ Two parts, both written to ``--json FILE`` as ``{"variants": [...], "speedup": .
 ``--part speed`` (short; fine on a busy machine): every variant trains in this process on the
 same real IMDb batches, steps interleaved round-robin (variant A step k, variant B step k, ...)
 so CPU contention hits all variants alike. Reported: ms/step, examples/s, ratio vs the default.
-``speedup`` = reviewsense default / the user's way at each ``--max-length``. Process-level
-candidates (torchrun 2 x 1 thread, OMP_PROC_BIND affinity) run as alternating subprocesses.
+``speedup`` = reviewsense default / the user's way at 256 tokens, the median of the per-round
+ratios (``speedup_paired_by_tokens`` at each ``--max-length``; ``speedup_by_tokens``: the ratio
+of the medians; result files before 2026-11-29's seventh sitting hold that one in ``speedup``). ``--part process``:
+process-level candidates (torchrun 2 x 1 thread, OMP_PROC_BIND affinity, glibc malloc) run as
+alternating subprocesses, ``--rounds`` rounds of one subprocess each; ``ratio_vs_default`` is the
+median over rounds of the default's round time / the variant's (paired within a round).
+Every variant records the precision it ran at (``variants[].precision``).
 
 ``--part accuracy`` (long; needs an idle machine): ``reviewsense train`` for the user's way and
 the default, ``--seeds`` seeds each, same training subset, validation and test reviews per seed;
 one run directory per (variant, seed), skipped when its metrics.json exists (resumable). The
 paired difference in test accuracy gets a seed t-interval and a cluster bootstrap over reviews.
+``speedup`` here is *not* paired (whole separate runs): written only when every run recorded the
+same CPU model and bf16 path, else null; ``speedup_note`` says which. Flags of another part
+(``--rounds``, ``--warmup``, ``--batch-size``, ``--only``, ``--steps`` here) are refused.
 
     python benchmarks/bench_train.py --part speed --max-length 128 256 512 --json speed.json
     python benchmarks/bench_train.py --part accuracy --seeds 3 --epochs 2 --train-size 2000 \\
@@ -132,19 +140,25 @@ def _build(recipe: dict, max_length: int):
     opt = harness.make_optimizer(model, recipe.get("optimizer", "fused"))
     collator = harness.make_collator(tok, max_length if recipe.get("pad_to_max") else None)
     step = harness.make_step(model, opt, collator, precision, forward)
-    return step, tok, time.perf_counter() - t0
+    used = "fp32" if precision == "fp32" else "bf16 autocast"  # as recorded per variant
+    if recipe.get("bf16_weights"):
+        used = "bf16 weights, no autocast"
+    return step, tok, time.perf_counter() - t0, used
 
 
 def speed(names: list[str], max_length: int, rounds: int, warmup: int, batch: int) -> list[dict]:
     """Per-step times of ``names``, interleaved round-robin on the same batches."""
+    from reviewsense.progress import LogProgress
+
     built, tok = {}, None
     for name in names:
-        step, tok, setup_s = _build(CANDIDATES[name], max_length)
-        built[name] = {"step": step, "setup_s": setup_s, "times": []}
+        step, tok, setup_s, used = _build(CANDIDATES[name], max_length)
+        built[name] = {"step": step, "setup_s": setup_s, "times": [], "precision": used}
     grouped = harness.recipe_batches(tok, max_length, batch, warmup + rounds, seed=1)
     randoms = harness.recipe_batches(tok, max_length, batch, warmup + rounds, seed=1, grouped=False)
+    progress = LogProgress(f"{max_length} tokens: steps", (warmup + rounds) * len(built), "steps")
     for k in range(warmup + rounds):
-        for name, b in built.items():
+        for i, (name, b) in enumerate(built.items()):
             feats = (randoms if CANDIDATES[name].get("grouped") is False else grouped)[k]
             t0 = time.perf_counter()
             loss = b["step"](feats)
@@ -154,6 +168,7 @@ def speed(names: list[str], max_length: int, rounds: int, warmup: int, batch: in
             if k >= warmup:
                 b["times"].append(dt)
             log.info("%d tokens, step %d, %s: %.2f s (loss %.3f)", max_length, k, name, dt, loss)
+            progress.update(k * len(built) + i + 1)
     rows = []
     for name, b in built.items():
         med = statistics.median(b["times"])
@@ -161,6 +176,7 @@ def speed(names: list[str], max_length: int, rounds: int, warmup: int, batch: in
             {
                 "name": name,
                 "max_length": max_length,
+                "precision": b["precision"],
                 "ms_per_step_median": 1000 * med,
                 "ms_per_step": [round(1000 * t) for t in b["times"]],
                 "examples_per_s": batch / med,
@@ -176,17 +192,19 @@ def speed(names: list[str], max_length: int, rounds: int, warmup: int, batch: in
     return rows
 
 
-def paired_ratio(base: dict, row: dict) -> float:
-    """Median over rounds of base step time / this variant's step time in the same round.
+def paired_ratio(base: dict, row: dict, key: str = "ms_per_step") -> float:
+    """Median over rounds of base time / this variant's time in the same round (``key``: the
+    per-round times, ``ms_per_step`` in the speed part, ``ms_per_round`` in the process part).
 
-    Steps of one round run back to back, so they share the machine's load at that moment: the
+    The runs of one round go back to back, so they share the machine's load at that moment: the
     per-round ratio cancels most of the contention that swings absolute times 2-3x.
     """
-    pairs = zip(base["ms_per_step"], row["ms_per_step"], strict=True)
+    pairs = zip(base[key], row[key], strict=True)
     return statistics.median(b / t for b, t in pairs)
 
 
 # -- speed: process-level candidates (threads, affinity), alternating subprocesses ---------------
+PROCESS_BASE = "1 process x 2 threads (default)"  # every process ratio is against it
 PROCESS_VARIANTS = {
     # name -> (launcher prefix, extra environment)
     "1 process x 2 threads (default)": ([], {}),
@@ -205,8 +223,9 @@ PROCESS_VARIANTS = {
 }
 
 
-def worker(max_length: int, steps: int, batch: int) -> None:
-    """Time ``steps`` steps of `train`'s recipe; under torchrun, DDP with batch/world.
+def worker(max_length: int, steps: int, batch: int, warmup: int) -> None:
+    """Time ``steps`` steps of `train`'s recipe after ``warmup`` untimed ones; under torchrun,
+    DDP with batch/world.
 
     Prints one JSON line (rank 0) with the per-step seconds.
     """
@@ -229,7 +248,7 @@ def worker(max_length: int, steps: int, batch: int) -> None:
     step = harness.make_step(
         model, harness.make_optimizer(model), harness.make_collator(tok, None), "bf16", fwd
     )
-    batches = harness.recipe_batches(tok, max_length, batch, steps + 1, seed=1)
+    batches = harness.recipe_batches(tok, max_length, batch, warmup + steps, seed=1)
     per = batch // world
     times = []
     for b in batches:
@@ -237,22 +256,29 @@ def worker(max_length: int, steps: int, batch: int) -> None:
         step(b[rank * per : (rank + 1) * per])  # this rank's share of the global batch
         times.append(time.perf_counter() - t0)
     if rank == 0:
-        print("WORKER " + json.dumps({"times": times[1:], "threads": torch.get_num_threads()}))
+        print("WORKER " + json.dumps({"times": times[warmup:], "threads": torch.get_num_threads()}))
     if world > 1:
         dist.destroy_process_group()
 
 
 def process_speed(
-    max_length: int, rounds: int, steps: int, batch: int, names: list[str] | None = None
+    max_length: int,
+    rounds: int,
+    steps: int,
+    batch: int,
+    names: list[str] | None = None,
+    warmup: int = 1,
 ) -> list[dict]:
-    """Alternate one subprocess per variant for ``rounds`` rounds; median step per variant."""
-    base_name = "1 process x 2 threads (default)"  # every ratio is against it
-    names = [base_name, *[n for n in names or PROCESS_VARIANTS if n != base_name]]
-    times: dict[str, list[float]] = {n: [] for n in names}
+    """Alternate one subprocess per variant for ``rounds`` rounds; rows via process_rows."""
+    from reviewsense.progress import LogProgress
+
+    names = [PROCESS_BASE, *[n for n in names or PROCESS_VARIANTS if n != PROCESS_BASE]]
+    times: dict[str, list[list[float]]] = {n: [] for n in names}
     me = [str(Path(__file__).resolve()), "--worker", "--max-length", str(max_length)]
-    me += ["--steps", str(steps), "--batch-size", str(batch)]
+    me += ["--steps", str(steps), "--batch-size", str(batch), "--warmup", str(warmup)]
+    progress = LogProgress(f"{max_length} tokens: subprocesses", rounds * len(names), "runs", 0)
     for r in range(rounds):
-        for name in names:
+        for i, name in enumerate(names):
             prefix, env = PROCESS_VARIANTS[name]
             cmd = [*(prefix or [sys.executable]), *me]
             out = subprocess.run(
@@ -262,21 +288,37 @@ def process_speed(
             if out.returncode != 0 or line is None:
                 raise RuntimeError(f"{name} failed: {out.stderr[-2000:]}")
             t = json.loads(line[len("WORKER ") :])["times"]
-            times[name].extend(t)
-            log.info("round %d %s: %s s", r, name, [round(x, 2) for x in t])
-    base = statistics.median(times[base_name])
-    return [
-        {
-            "name": n,
-            "max_length": max_length,
-            "ms_per_step_median": 1000 * statistics.median(t),
-            "ms_per_step": [round(1000 * x) for x in t],
-            "examples_per_s": batch / statistics.median(t),
-            "val_accuracy": None,
-            "ratio_vs_default": base / statistics.median(t),
-        }
-        for n, t in times.items()
-    ]
+            times[name].append(t)
+            log.info("round %d/%d %s: %s s", r + 1, rounds, name, [round(x, 2) for x in t])
+            progress.update(r * len(names) + i + 1)
+    return process_rows(times, max_length, batch)
+
+
+def process_rows(times: dict[str, list[list[float]]], max_length: int, batch: int) -> list[dict]:
+    """One row per variant from its step seconds per round (``times[name][round]``, the same
+    batches in every round); ``ratio_vs_default``: median over rounds of the default's round
+    time / this variant's round time (runs of one round go back to back: paired_ratio)."""
+    rows = []
+    for n, per_round in times.items():
+        flat = [x for r in per_round for x in r]
+        med = statistics.median(flat)
+        rows.append(
+            {
+                "name": n,
+                "max_length": max_length,
+                "precision": "bf16 autocast",  # the worker's, as `train` on a bf16 CPU
+                "ms_per_step_median": 1000 * med,
+                "ms_per_step": [round(1000 * x) for x in flat],
+                "ms_per_round": [1000 * sum(r) for r in per_round],
+                "examples_per_s": batch / med,
+                "val_accuracy": None,
+            }
+        )
+    base = next(r for r in rows if r["name"] == PROCESS_BASE)
+    for r in rows:
+        r["ratio_vs_default"] = paired_ratio(base, r, "ms_per_round")
+        r["ratio_vs_default_paired"] = r["ratio_vs_default"]
+    return rows
 
 
 # -- accuracy: `reviewsense train` per (variant, seed), resumable ------------------------------
@@ -317,45 +359,74 @@ def _train_cmd(args, out: Path, seed: int, flags: list[str]) -> list[str]:
 
 def accuracy(args) -> dict:
     """Train every (variant, seed) not yet done; return variants + the paired comparisons."""
-    import numpy as np
     import pandas as pd
 
+    from reviewsense.progress import LogProgress
+
     variants = accuracy_variants()
+    folders = ["user", "default", *args.ablations]
+    progress = LogProgress("accuracy runs", len(folders) * args.seeds, "runs", 0, log)
     runs: dict[str, dict[int, Path]] = {}
-    for folder in ["user", "default", *args.ablations]:
+    for folder in folders:
         name, flags = variants[folder]
         for seed in range(args.seeds):
             out = Path(args.out) / folder / f"seed{seed}"
             runs.setdefault(name, {})[seed] = out
             if (out / "metrics.json").is_file():
                 log.info("done already: %s", out)
-                continue
-            cmd = _train_cmd(args, out, seed, flags)
-            log.info("running %s", " ".join(cmd))
-            subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ})
+            else:
+                cmd = _train_cmd(args, out, seed, flags)
+                log.info("running %s", " ".join(cmd))
+                subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ})
+            progress.update(sum(len(v) for v in runs.values()))
     rows, preds = [], {}
     for name, seeds in runs.items():
-        ms = {s: json.loads((d / "metrics.json").read_text()) for s, d in seeds.items()}
         preds[name] = {s: pd.read_parquet(d / "test_predictions.parquet") for s, d in seeds.items()}
-        rows.append(
-            {
-                "name": name,
-                "examples_per_s": float(
-                    np.mean([m["train"]["examples_per_s"] for m in ms.values()])
-                ),
-                "val_accuracy": float(
-                    np.mean([m["best_validation"]["accuracy"] for m in ms.values()])
-                ),
-                "test_accuracy": float(np.mean([m["test"]["accuracy"] for m in ms.values()])),
-                "per_seed_test_accuracy": [ms[s]["test"]["accuracy"] for s in sorted(ms)],
-            }
-        )
+        rows.append(_accuracy_row(name, seeds))
     paired = {"default": _paired(preds[DEFAULT], preds[USER])}
     for folder in args.ablations:
         name = variants[folder][0]
         paired[f"{folder} - user"] = _paired(preds[name], preds[USER], name)
         paired[f"{folder} - default"] = _paired(preds[name], preds[DEFAULT], name, DEFAULT)
     return {"variants": rows, "paired": paired["default"], "paired_ablations": paired}
+
+
+def _accuracy_row(name: str, seeds: dict[int, Path]) -> dict:
+    """Means over seeds of one variant's runs, with the precision and CPU each run recorded."""
+    import numpy as np
+
+    ms = {s: json.loads((d / "metrics.json").read_text()) for s, d in seeds.items()}
+    envs = {}
+    for s, d in seeds.items():
+        f = d / "environment.json"  # written by `train` at the end (the last session's CPU)
+        e = json.loads(f.read_text()) if f.is_file() else {}
+        envs[s] = f"{e.get('cpu', 'unknown CPU')} (bf16 path {e.get('bf16_path', 'unknown')})"
+    return {
+        "name": name,
+        "examples_per_s": float(np.mean([m["train"]["examples_per_s"] for m in ms.values()])),
+        "val_accuracy": float(np.mean([m["best_validation"]["accuracy"] for m in ms.values()])),
+        "test_accuracy": float(np.mean([m["test"]["accuracy"] for m in ms.values()])),
+        "per_seed_test_accuracy": [ms[s]["test"]["accuracy"] for s in sorted(ms)],
+        "precision": sorted({str(m["train"].get("precision")) for m in ms.values()}),
+        "environments": sorted(set(envs.values())),
+    }
+
+
+def accuracy_speedup(rows: list[dict]) -> dict:
+    """``speedup`` (default / user examples/s over whole runs) only when every run recorded the
+    same CPU model and bf16 path; never paired: the runs went one after another, maybe resumed
+    in other sessions, so the ratio also holds any change in load between them."""
+    by = {r["name"]: r for r in rows}
+    envs = sorted({e for r in rows for e in r["environments"]})
+    if len(envs) != 1 or "unknown" in envs[0]:
+        note = f"not computed: the runs recorded different or unknown environments: {envs}"
+        return {"speedup": None, "speedup_paired": False, "speedup_note": note}
+    return {
+        "speedup": by[DEFAULT]["examples_per_s"] / by[USER]["examples_per_s"],
+        "speedup_paired": False,
+        "speedup_note": "unpaired: mean examples/s of separate `train` runs one after another "
+        f"(all on {envs[0]}); for a side-by-side ratio use --part speed",
+    }
 
 
 def _paired(default: dict, user: dict, a: str = DEFAULT, b: str = USER) -> dict:
@@ -407,44 +478,171 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+# flag (argparse dest) -> (the parts it applies to, its default there)
+PART_FLAGS: dict[str, tuple[tuple[str, ...], object]] = {
+    "only": (("speed", "process"), None),
+    "rounds": (("speed", "process"), 3),
+    "warmup": (("speed", "process"), 1),
+    "batch_size": (("speed", "process"), 16),
+    "steps": (("process",), 3),
+    "seeds": (("accuracy",), 3),
+    "epochs": (("accuracy",), 2.0),
+    "train_size": (("accuracy",), 2000),
+    "val_size": (("accuracy",), 500),
+    "test_size": (("accuracy",), 2000),
+    "out": (("accuracy",), "runs/bench-train"),
+    "ablations": (("accuracy",), []),
+}
+AT_LEAST = {"rounds": 1, "warmup": 0, "batch_size": 1, "steps": 1, "seeds": 1}
+
+
+def part_flag_problem(args: argparse.Namespace) -> str | None:
+    """A one-line reason to refuse these arguments, or None; fills in each part's defaults."""
+    for dest, (parts, default) in PART_FLAGS.items():
+        flag = "--" + dest.replace("_", "-")
+        if getattr(args, dest) is None:
+            setattr(args, dest, default)
+        elif args.part not in parts:
+            return f"{flag} is for --part {' / '.join(parts)}, not --part {args.part}"
+    for dest, low in AT_LEAST.items():
+        values = getattr(args, dest)
+        for v in values if isinstance(values, list) else [values]:
+            if v < low:
+                return f"--{dest.replace('_', '-')} must be at least {low}, got {v}"
+    from reviewsense.truncation import max_length_problem
+
+    for n in args.max_length:
+        if max_length_problem(n):
+            return f"--max-length: {max_length_problem(n)}"
+    if args.part == "accuracy" and len(args.max_length) > 1:
+        return "--max-length takes one value with --part accuracy (one `train` per run)"
+    known = PROCESS_VARIANTS if args.part == "process" else CANDIDATES
+    unknown = [n for n in args.only or [] if n not in known]
+    if unknown:
+        return f"--only: no {args.part} variant {unknown[0]!r}; one of: {', '.join(known)}"
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
         "--part",
         choices=("speed", "process", "accuracy"),
         default="speed",
         help="speed: in-process candidates; process: threads/affinity/torchrun; "
-        "accuracy: full runs per seed (long)",
+        "accuracy: full runs per seed (long). Flags of another part are refused (default: speed)",
     )
-    ap.add_argument("--max-length", type=int, nargs="+", default=[256], help="tokens per review")
+    ap.add_argument(
+        "--max-length",
+        type=int,
+        nargs="+",
+        default=[256],
+        help="tokens per review; speed/process: each value in turn; accuracy: one value "
+        "(default: 256)",
+    )
     ap.add_argument(
         "--only", nargs="+", help="speed/process: variant names (default: all; speed: but compile)"
     )
-    ap.add_argument("--rounds", type=int, default=3, help="speed: timed steps per variant")
-    ap.add_argument("--warmup", type=int, default=1, help="speed: untimed steps per variant")
-    ap.add_argument("--batch-size", type=int, default=16, help="reviews per step")
-    ap.add_argument("--steps", type=int, default=3, help="process: steps per subprocess")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        help="speed: timed steps per variant; process: rounds of one subprocess per variant "
+        "(default: 3)",
+    )
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        help="speed: untimed steps per variant first; process: untimed steps in each "
+        "subprocess first (default: 1)",
+    )
+    ap.add_argument("--batch-size", type=int, help="speed/process: reviews per step (default: 16)")
+    ap.add_argument("--steps", type=int, help="process: timed steps per subprocess (default: 3)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--seeds", type=int, default=3, help="accuracy: seeds 0..N-1")
-    ap.add_argument("--epochs", type=float, default=2, help="accuracy: epochs per run")
-    ap.add_argument("--train-size", type=int, default=2000, help="accuracy: training reviews")
-    ap.add_argument("--val-size", type=int, default=500, help="accuracy: validation reviews")
-    ap.add_argument("--test-size", type=int, default=2000, help="accuracy: test reviews")
-    ap.add_argument("--out", default="runs/bench-train", help="accuracy: run directories")
+    ap.add_argument("--seeds", type=int, help="accuracy: seeds 0..N-1 (default: 3)")
+    ap.add_argument("--epochs", type=float, help="accuracy: epochs per run (default: 2)")
+    ap.add_argument("--train-size", type=int, help="accuracy: training reviews (default: 2000)")
+    ap.add_argument("--val-size", type=int, help="accuracy: validation reviews (default: 500)")
+    ap.add_argument("--test-size", type=int, help="accuracy: test reviews (default: 2000)")
+    ap.add_argument(
+        "--out", help="accuracy: folder of the run directories (default: runs/bench-train)"
+    )
     ap.add_argument(
         "--ablations",
         nargs="*",
-        default=[],
         choices=sorted(ABLATIONS),
-        help="accuracy: also train these variants (each undoes one default) and pair them",
+        help="accuracy: also train these variants (each undoes one default) and pair them "
+        "(default: none)",
     )
     ap.add_argument("--json", type=Path, help="write variants, speedup and environment here")
-    args = ap.parse_args()
+    return ap
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if args.worker:  # the process part's subprocess: given every flag it needs
+        return args
+    problem = part_flag_problem(args)
+    if problem:
+        ap.error(problem)
+    return args
+
+
+def speed_parts(args: argparse.Namespace) -> dict:
+    """--part speed / process: variants per --max-length and the speed-ups vs the user's way."""
+    from reviewsense.runtime import set_threads
+
+    rows: list[dict] = []
+    names = args.only or [n for n in CANDIDATES if "compile" not in n]
+    if args.part == "process":
+        names = args.only or list(PROCESS_VARIANTS)
+    for length in args.max_length:
+        if args.part == "speed":
+            set_threads(None)
+            rows += speed(names, length, args.rounds, args.warmup, args.batch_size)
+        else:
+            rows += process_speed(
+                length, args.rounds, args.steps, args.batch_size, names, args.warmup
+            )
+    result: dict = {"variants": rows}
+    by = {(r["max_length"], r["name"]): r for r in rows}
+    lengths = [n for n in args.max_length if (n, REVIEWSENSE) in by and (n, USER) in by]
+    result["speedup_by_tokens"] = {
+        str(n): by[(n, REVIEWSENSE)]["examples_per_s"] / by[(n, USER)]["examples_per_s"]
+        for n in lengths
+    }
+    result["speedup_paired_by_tokens"] = {
+        str(n): paired_ratio(by[(n, USER)], by[(n, REVIEWSENSE)]) for n in lengths
+    }
+    # The goal's figure: side by side, the median over interleaved rounds of the per-round ratio
+    # (speedup_by_tokens, the ratio of the medians, is kept beside it).
+    result["speedup"] = result["speedup_paired_by_tokens"].get("256")
+    result["speedup_previous_default_by_tokens"] = {
+        str(n): by[(n, DEFAULT)]["examples_per_s"] / by[(n, USER)]["examples_per_s"]
+        for n in args.max_length
+        if (n, DEFAULT) in by and (n, USER) in by
+    }
+    print(_table(rows))
+    return result
+
+
+def precisions_used(rows: list[dict]) -> str:
+    """The precisions the variants ran at, for the environment record ("bf16 autocast, fp32")."""
+    used = set()
+    for r in rows:
+        p = r.get("precision")
+        used.update(p if isinstance(p, list) else [p])
+    return ", ".join(sorted(str(p) for p in used))
+
+
+def main() -> None:
+    args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.worker:
-        return worker(args.max_length[0], args.steps, args.batch_size)
+        return worker(args.max_length[0], args.steps, args.batch_size, args.warmup)
 
-    from reviewsense.runtime import environment_facts, set_threads
+    from reviewsense.jsonio import dumps, write_json
+    from reviewsense.runtime import environment_facts
 
     result: dict = {
         "part": args.part,
@@ -453,44 +651,16 @@ def main() -> None:
     }
     if args.part == "accuracy":
         result.update(accuracy(args))
-        by = {r["name"]: r for r in result["variants"]}
-        result["speedup"] = by[DEFAULT]["examples_per_s"] / by[USER]["examples_per_s"]
+        result.update(accuracy_speedup(result["variants"]))
     else:
-        rows: list[dict] = []
-        names = args.only or [n for n in CANDIDATES if "compile" not in n]
-        if args.part == "process":
-            names = args.only or list(PROCESS_VARIANTS)
-        for length in args.max_length:
-            if args.part == "speed":
-                set_threads(None)
-                rows += speed(names, length, args.rounds, args.warmup, args.batch_size)
-            else:
-                rows += process_speed(length, args.rounds, args.steps, args.batch_size, names)
-        result["variants"] = rows
-        by = {(r["max_length"], r["name"]): r for r in rows}
-        result["speedup_by_tokens"] = {
-            str(n): by[(n, REVIEWSENSE)]["examples_per_s"] / by[(n, USER)]["examples_per_s"]
-            for n in args.max_length
-            if (n, REVIEWSENSE) in by and (n, USER) in by
-        }
-        result["speedup_paired_by_tokens"] = {
-            str(n): paired_ratio(by[(n, USER)], by[(n, REVIEWSENSE)])
-            for n in args.max_length
-            if (n, REVIEWSENSE) in by and (n, USER) in by and args.part == "speed"
-        }
-        result["speedup"] = result["speedup_by_tokens"].get("256")
-        result["speedup_previous_default_by_tokens"] = {
-            str(n): by[(n, DEFAULT)]["examples_per_s"] / by[(n, USER)]["examples_per_s"]
-            for n in args.max_length
-            if (n, DEFAULT) in by and (n, USER) in by
-        }
-        print(_table(rows))
-    result["environment"] = environment_facts("bf16")
+        result.update(speed_parts(args))
+    # per variant: variants[].precision; here the set of them
+    result["environment"] = environment_facts(precisions_used(result["variants"]))
     result["load_average"] = os.getloadavg()  # other jobs on the cores during the run
-    print(json.dumps({k: v for k, v in result.items() if k != "variants"}, indent=1, default=str))
+    print(dumps({k: v for k, v in result.items() if k != "variants"}))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2, default=str))
+        write_json(args.json, result)
 
 
 if __name__ == "__main__":

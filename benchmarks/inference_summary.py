@@ -1,5 +1,6 @@
 """``bench_inference.py``'s verdicts: verification against torch fp32, the --json headline
-(best variant, speed-ups, peak fraction) and, with ``--rounds N``, their medians over rounds.
+(best variant, speed-ups, peak fraction) and, with ``--rounds N``, their medians over rounds;
+also the model FLOPs and matmul peak behind ``peak_fraction``, and the printed table.
 
 Why rounds: each variant runs once per round, one after the other, and these machines' speed
 drifts by ±10% within minutes, so one pass can rank two close variants either way (a fused
@@ -12,6 +13,7 @@ ratios, with their min..max in ``spread``.
 from __future__ import annotations
 
 import statistics
+import time
 
 ACCURACY_SLACK = 0.003  # issue #13: a faster variant's accuracy within 0.3 pt of torch fp32
 HEADLINE = (
@@ -120,3 +122,82 @@ def combine(rounds: list[tuple[list[dict], dict]], flops: float) -> tuple[list[d
     head["rounds"] = len(rounds)
     head["rounds_detail"] = per_round
     return variants, head
+
+
+# ---------------------------------------------------------------------- FLOPs and peak
+
+
+def matmul_peak_tflops(
+    threads: int, n: int = 2048, reps: int = 5, device: str = "cpu"
+) -> dict[str, float]:
+    """Best-of-3 dense matmul throughput, bf16 and fp32, on ``threads`` threads (TFLOP/s).
+
+    On a GPU the matrices are 8192² (2048² cannot fill one) and each timing waits for the device.
+    """
+    import torch
+
+    torch.set_num_threads(threads)
+    gpu = device.startswith("cuda")
+    n = 8192 if gpu else n
+    sync = torch.cuda.synchronize if gpu else (lambda: None)
+    out = {}
+    for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+        a = torch.randn(n, n, dtype=dtype, device=device)
+        b = torch.randn(n, n, dtype=dtype, device=device)
+        for _ in range(3):
+            a @ b
+        sync()
+        best = 0.0
+        for _ in range(3):
+            t = time.perf_counter()
+            for _ in range(reps):
+                a @ b
+            sync()
+            best = max(best, 2 * n**3 * reps / (time.perf_counter() - t) / 1e12)
+        out[name] = best
+    return out
+
+
+def model_flops(config: dict, n_tokens: list[int]) -> float:
+    """Forward FLOPs for sequences of the given lengths (matmuls only, 2 FLOPs per MAC).
+
+    Per layer and sequence of T tokens: QKV + output projections 4·T·H², feed-forward
+    2·T·H·I, attention scores and mix 2·T²·H; times 2 FLOPs per multiply-add.
+    """
+    h = config.get("hidden_size") or config["dim"]
+    inter = config.get("intermediate_size") or config["hidden_dim"]
+    layers = config.get("num_hidden_layers") or config["n_layers"]
+    per_layer = sum(2 * (4 * t * h * h + 2 * t * h * inter + 2 * t * t * h) for t in n_tokens)
+    return float(layers * per_layer)
+
+
+# ---------------------------------------------------------------------------- table
+
+
+def _fmt(x: float | None, scale: float = 1.0, spec: str = ".2f") -> str:
+    return "n/a" if x is None else format(x * scale, spec)
+
+
+def print_table(doc: dict, results: list[dict], flops: float) -> None:
+    """The headline line and the Markdown table of every variant, on stdout."""
+    env, peak = doc["environment"], doc["environment"]["matmul_peak_tflops"]
+    print(
+        f"model {env['model']}, {env['n_reviews']} IMDb test reviews, {env['threads']} threads, "
+        f"{env['cpu']} ({env['bf16_path']}), mean {env['mean_tokens']:.0f} tokens/review, "
+        f"matmul peak bf16 {peak['bf16']:.3f} / fp32 {peak['fp32']:.3f} TFLOP/s; best "
+        f"{doc['best']}: {_fmt(doc['speedup_vs_pipeline'])}x pipeline, "
+        f"{_fmt(doc['speedup_vs_pipeline_bf16'])}x pipeline-bf16; torch-bf16 at "
+        f"{_fmt(doc['peak_fraction'], 100, '.0f')}% of the bf16 peak\n"
+    )
+    print(
+        "| variant | reviews/s | p50 ms | p99 ms | peak RSS MB | accuracy | max Δp | p99 Δp "
+        "| agreement | verified | TFLOP/s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    for r in results:
+        print(
+            f"| {r['name']} | {r['reviews_per_s']:.1f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | "
+            f"{r['peak_rss_mb']:.0f} | {r['accuracy']:.4f} | {r['max_dp']:.4f} | "
+            f"{r['p99_dp']:.4f} | {r['label_agreement']:.3f} | {'yes' if r['verified'] else 'no'} | "
+            f"{flops / r['total_s'] / 1e12:.3f} |"
+        )

@@ -12,13 +12,14 @@ The process keeps freed activations like ``predict`` (``runtime.tune_allocator``
     python benchmarks/profile_inference.py --model runs/<demo>/model --json FILE
 
 ``--json`` writes ``{"kernels": {name: {"ms_per_forward", "reviews_per_s", "ops": [{"op",
-"ms_per_forward", "share"}]}}, "speedup_chunked_vs_sdpa", "allocator_tuned", "environment"}``.
+"ms_per_forward", "share"}]}}, "speedup_chunked_vs_sdpa", "speedup_vs_sdpa", "allocator_tuned",
+"environment"}`` (``speedup_vs_sdpa``: every kernel's median paired ratio to SDPA, varlen's too).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 import statistics
 import sys
 import time
@@ -27,7 +28,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-KERNELS = ("sdpa", "chunked")
+log = logging.getLogger("profile_inference")
+
+
+def kernels() -> tuple[str, ...]:
+    """Every kernel of :data:`reviewsense.inference.attention.KERNELS` but "auto" (it picks one
+    of the others): sdpa, chunked and varlen, the service's."""
+    from reviewsense.inference.attention import KERNELS
+
+    return tuple(k for k in KERNELS if k != "auto")
 
 
 def _model(model_dir: str, precision: str, linear: str):
@@ -63,24 +72,65 @@ def _ops(model, ids, mask, top: int = 8) -> list[dict]:
     ]
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
     from reviewsense.inference.fused import LINEARS
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     ap.add_argument("--model", required=True, help="model folder or run directory")
-    ap.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
+    ap.add_argument(
+        "--precision", choices=("bf16", "fp32"), default="bf16", help="the weights' dtype"
+    )
     ap.add_argument("--linear", choices=LINEARS, default="auto", help="linear layers")
     ap.add_argument("--batch", type=int, default=32, help="reviews per forward")
     ap.add_argument("--tokens", type=int, default=256, help="tokens per review")
     ap.add_argument("--padded-every", type=int, default=4, help="every N-th review is padded")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     ap.add_argument("--json", type=Path, help="write the results here")
-    args = ap.parse_args()
+    return ap
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse counts below 1 with a one-line error."""
+    for flag in ("batch", "tokens", "padded_every", "rounds", "threads"):
+        if getattr(args, flag) < 1:
+            raise SystemExit(f"--{flag.replace('_', '-')} must be at least 1")
+
+
+def time_kernels(model, ids, mask, rounds: int) -> dict[str, list[float]]:
+    """ms per forward of every kernel, ``rounds`` interleaved rounds of 3 forwards each."""
+    import torch
+
+    from reviewsense.inference.attention import use_kernel
+    from reviewsense.progress import LogProgress
+
+    times: dict[str, list[float]] = {k: [] for k in kernels()}
+    progress = LogProgress("timing rounds", rounds, "rounds", 0, log)
+    with torch.inference_mode():
+        for r in range(rounds):
+            for kernel in times:
+                use_kernel(model, kernel)
+                model(input_ids=ids, attention_mask=mask)  # warm-up after the switch
+                t = time.perf_counter()
+                for _ in range(3):
+                    model(input_ids=ids, attention_mask=mask)
+                times[kernel].append((time.perf_counter() - t) / 3 * 1e3)
+            progress.update(r + 1)
+    return times
+
+
+def main() -> int:
+    args = parser().parse_args()
+    check_args(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     import torch
 
     from reviewsense.inference.attention import use_kernel
+    from reviewsense.jsonio import write_json
     from reviewsense.rundir import resolve_model_dir
     from reviewsense.runtime import environment_facts, tune_allocator
 
@@ -91,18 +141,9 @@ def main() -> int:
     ids = torch.randint(1000, 20000, (args.batch, args.tokens))  # [B, T] token ids
     mask = torch.ones_like(ids)
     mask[:: args.padded_every, args.tokens * 3 // 4 :] = 0
-    times: dict[str, list[float]] = {k: [] for k in KERNELS}
-    with torch.inference_mode():
-        for _ in range(args.rounds):
-            for kernel in KERNELS:
-                use_kernel(model, kernel)
-                model(input_ids=ids, attention_mask=mask)  # warm-up after the switch
-                t = time.perf_counter()
-                for _ in range(3):
-                    model(input_ids=ids, attention_mask=mask)
-                times[kernel].append((time.perf_counter() - t) / 3 * 1e3)
+    times = time_kernels(model, ids, mask, args.rounds)
     doc = {"kernels": {}, "allocator_tuned": tuned}
-    for kernel in KERNELS:
+    for kernel in times:
         use_kernel(model, kernel)
         ms = statistics.median(times[kernel])
         doc["kernels"][kernel] = {
@@ -111,9 +152,12 @@ def main() -> int:
             "reviews_per_s": args.batch / ms * 1e3,
             "ops": _ops(model, ids, mask),
         }
-    doc["speedup_chunked_vs_sdpa"] = statistics.median(
-        s / c for s, c in zip(times["sdpa"], times["chunked"], strict=True)
-    )
+    doc["speedup_vs_sdpa"] = {  # median of the paired rounds' ratios
+        k: statistics.median(s / c for s, c in zip(times["sdpa"], times[k], strict=True))
+        for k in times
+        if k != "sdpa"
+    }
+    doc["speedup_chunked_vs_sdpa"] = doc["speedup_vs_sdpa"]["chunked"]
     doc["environment"] = environment_facts(precision=args.precision, threads=args.threads)
     doc["environment"].update(
         model=str(args.model),
@@ -126,10 +170,11 @@ def main() -> int:
         print(f"{kernel}: {r['ms_per_forward']:.0f} ms per forward ({r['reviews_per_s']:.1f}/s)")
         for op in r["ops"]:
             print(f"  {op['op']:55s} {op['ms_per_forward']:7.1f} ms  {op['share']:6.1%}")
-    print(f"chunked vs sdpa (paired rounds): {doc['speedup_chunked_vs_sdpa']:.2f}x")
+    for kernel, ratio in doc["speedup_vs_sdpa"].items():
+        print(f"{kernel} vs sdpa (paired rounds): {ratio:.2f}x")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(args.json, doc)
     return 0
 
 

@@ -1,9 +1,13 @@
 """Where one training step of the default recipe goes: ``torch.profiler`` over ~20 steps.
 
-The default recipe: MiniLM (``minilm``), batch 16, 256 tokens (head_tail), length-grouped
-batches padded to multiples of 16, bf16 autocast where the CPU has a bf16 path, the Trainer's
-fused AdamW and gradient clipping. The steps run inside the real ``transformers.Trainer`` (its
-DataLoader, collator and step loop), so collation and Trainer overhead are part of the profile.
+The default recipe: MiniLM (``minilm``), batch 16, 256 tokens (head_tail), length-bucketed
+batches in random order (``trainer_utils.with_length_buckets``, as `train`) padded to multiples
+of 16, bf16 autocast where the CPU has a bf16 path, the Trainer's fused AdamW and gradient
+clipping, and `train`'s defaults for what it sets on the model: attention dropout
+``config.TRAINING_ATTENTION_DROPOUT``, the training attention kernel
+(``attention.apply_training_kernel``) and dropout kernel (``dropout.apply_dropout_kernel``), both
+``auto``. The steps run inside the real ``transformers.Trainer`` (its DataLoader, collator and
+step loop), so collation and Trainer overhead are part of the profile.
 
     python benchmarks/profile_train_step.py --steps 20 --json runs/profile/profile.json
 
@@ -14,7 +18,6 @@ Prints a markdown table (category, ms per step, share) for BENCHMARKS.md. The he
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import resource
 import sys
@@ -23,6 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from reviewsense.config import TRAINING_ATTENTION_DROPOUT  # noqa: E402  (train's default)
 
 log = logging.getLogger("profile_train_step")
 
@@ -208,19 +213,27 @@ def profile_trainer(
     max_length: int,
     batch_size: int,
     precision: str,
-    attention_dropout: float | None = None,
+    attention_dropout: float | None = TRAINING_ATTENTION_DROPOUT,
     attention_kernel: str = "auto",
+    dropout_kernel: str = "auto",
 ):
-    """Run the Trainer for warmup + steps; profile the last ``steps``. Returns the summary."""
+    """Run the Trainer for warmup + steps; profile the last ``steps``. Returns the summary.
+
+    ``attention_dropout`` None: the checkpoint's (0.1), as `train --set attention_dropout=null`.
+    """
     import torch
     from torch.profiler import ProfilerActivity, profile
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     from reviewsense.attention import apply_training_kernel
+    from reviewsense.dropout import apply_dropout_kernel
     from reviewsense.features import build_dataset
+    from reviewsense.trainer_utils import with_length_buckets
 
     model, tokenizer = load_model(attention_dropout)
-    apply_training_kernel(model, attention_kernel, precision)  # as `train` does
+    # what `train` applies to the model (train._prepare_inputs), in its order
+    attention_used = apply_training_kernel(model, attention_kernel, precision)
+    dropout_used = apply_dropout_kernel(model, dropout_kernel)
     feats = [f for b in recipe_batches(tokenizer, max_length, batch_size, 50) for f in b]
     enc = {"input_ids": [f["input_ids"] for f in feats]}
     ds = build_dataset(enc, [f["labels"] for f in feats])
@@ -257,7 +270,7 @@ def profile_trainer(
         logging_steps=10,
         disable_tqdm=True,
     )
-    trainer = Trainer(
+    trainer = with_length_buckets(Trainer)(
         model=model,
         args=args,
         train_dataset=ds,
@@ -269,30 +282,68 @@ def profile_trainer(
     out["cpu_utilisation"] = window["cpu"] / (window["wall"] * torch.get_num_threads())
     out["optimizer"] = str(trainer.args.optim)
     out["attention"] = model.config._attn_implementation
+    out["attention_kernel"] = attention_used
+    out["dropout_kernel"] = dropout_used
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def dropout_value(text: str) -> float | None:
+    """``--attention-dropout``: a probability in [0, 1), or ``null`` for the checkpoint's."""
+    if text.lower() in ("null", "none"):
+        return None
+    try:
+        p = float(text)
+    except ValueError:
+        p = -1.0
+    if not 0.0 <= p < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1) or null, got {text}")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from reviewsense.attention import ATTENTION_KERNELS
+    from reviewsense.dropout import DROPOUT_KERNELS
+
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     ap.add_argument("--steps", type=int, default=20, help="profiled steps")
     ap.add_argument("--warmup", type=int, default=3, help="unprofiled steps first")
     ap.add_argument("--max-length", type=int, default=256, help="tokens per review")
     ap.add_argument("--batch-size", type=int, default=16, help="reviews per step")
     ap.add_argument(
         "--attention-dropout",
-        type=float,
-        help="override the checkpoint's attention dropout (0: fused SDPA kernel)",
+        type=dropout_value,
+        default=TRAINING_ATTENTION_DROPOUT,
+        help="attention-probability dropout in training, as `train --set attention_dropout=`; "
+        "null: the checkpoint's (0.1, SDPA's math fallback); default: train's",
     )
     ap.add_argument(
         "--attention-kernel",
         default="auto",
-        choices=("auto", "sdpa", "bf16_matmul"),
+        choices=ATTENTION_KERNELS,
         help="training attention kernel, as `train --set attention_kernel=` (auto: as train picks)",
     )
+    ap.add_argument(
+        "--dropout-kernel",
+        default="auto",
+        choices=DROPOUT_KERNELS,
+        help="training dropout kernel, as `train --set dropout_kernel=` (auto: as train picks)",
+    )
     ap.add_argument("--json", type=Path, help="write the table and environment here")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    for flag, value, low in (("--steps", args.steps, 1), ("--warmup", args.warmup, 0)):
+        if value < low:
+            ap.error(f"{flag} must be at least {low}, got {value}")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
+    from reviewsense.jsonio import write_json
     from reviewsense.runtime import environment_facts, resolve_precision, set_threads
 
     threads = set_threads(None)
@@ -305,13 +356,15 @@ def main() -> None:
         precision,
         args.attention_dropout,
         args.attention_kernel,
+        args.dropout_kernel,
     )
     out["environment"] = environment_facts(precision, threads)
     out["recipe"] = {**vars(args), "json": str(args.json) if args.json else None}
     env = out["environment"]
     print(
         f"\n{env['cpu']} (bf16 path {env['bf16_path']}), {threads} threads, {precision}, "
-        f"attention {out['attention']} (dropout {args.attention_dropout}), "
+        f"attention {out['attention']} (kernel {out['attention_kernel']}, dropout "
+        f"{args.attention_dropout}), dropout kernel {out['dropout_kernel']}, "
         f"optimizer {out['optimizer']}, step {out['step_ms']:.0f} ms, "
         f"CPU utilisation {100 * out['cpu_utilisation']:.0f}%\n"
     )
@@ -320,7 +373,7 @@ def main() -> None:
         print(f"| {r['category']} | {r['ms_per_step']:.0f} | {100 * r['share']:.1f}% |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2, default=str))
+        write_json(args.json, out)
 
 
 if __name__ == "__main__":

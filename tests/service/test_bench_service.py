@@ -17,7 +17,7 @@ def test_bench_service_writes_the_json_contract(tiny_model_dir, tmp_path, client
     out = tmp_path / "bench.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_service.py"), "--model"]
     cmd += [str(tiny_model_dir), "--db", "sqlite", "--clients", levels, "--duration", "1"]
-    cmd += ["--client", client]
+    cmd += ["--client", client, "--extra", "--backend torch"]
     cmd += ["--warmup", "0.3", "--texts", "synthetic", "--offline-n", "16", "--threads", "1"]
     cmd += ["--json", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -31,6 +31,11 @@ def test_bench_service_writes_the_json_contract(tiny_model_dir, tmp_path, client
             assert key in lv
         assert lv["db"] == "sqlite" and set(lv["status_codes"]) == {"201"}
         assert lv["transport_errors"] == {}
+        # the offline figure: timed after each level, at the server's backend and threads
+        assert lv["offline_reviews_per_s"] > 0 and lv["offline_reviews_per_s_start"] > 0
+        assert lv["offline_settings"]["backend"] == "torch"
+        assert lv["offline_settings"]["threads"] == lv["environment"]["threads"] == 1
+        assert lv["environment"]["model"] == str(tiny_model_dir) and lv["environment"]["torch"]
         assert lv["reviews_per_s"] > 0 and lv["p99_ms"] >= lv["p50_ms"] > 0
         assert lv["server_cpu_cores"] > 0 and 0 <= lv["machine_idle_share"] <= 1
         # from the server's /metrics: the model ran, on 1..32 texts per call, one commit or more
