@@ -49,6 +49,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from inference_exports import drop_refused, export_of, prepare_exports
 from inference_summary import combine, matmul_peak_tflops, model_flops, print_table, verify
 
 VARIANTS = (
@@ -250,84 +251,6 @@ def _run_two_workers(
     }
 
 
-# Export folder name -> (format, quantize); every openvino-* variant runs the one "openvino".
-EXPORTS = {
-    "onnx-fp32": ("onnx", None),
-    "onnx-int8": ("onnx", "int8"),
-    "onnx-int8-static": ("onnx", "int8-static"),
-    "openvino": ("openvino", None),
-}
-
-
-def export_of(variant: str) -> str | None:
-    """The export (key of :data:`EXPORTS`) ``variant`` runs on; None: the PyTorch folder."""
-    if variant.startswith("openvino-"):
-        return "openvino"
-    return variant if variant in EXPORTS else None
-
-
-def drop_refused(variants: list[str], refused: dict) -> list[str]:
-    """``variants`` without those whose export (``refused``: export name -> why) was refused."""
-    return [v for v in variants if export_of(v) not in refused]
-
-
-def reusable_export(out: Path, fmt: str, quantize: str | None, source_version: str) -> bool:
-    """Whether ``out`` holds an export to reuse: its weights, and an ``export_report.json``
-    that says it passed verification and was made, this way, from the same model."""
-    from reviewsense.inference.export import REPORT_FILE
-
-    weights = "model.onnx" if fmt == "onnx" else "openvino_model.xml"
-    if not (out / weights).is_file() or not (out / REPORT_FILE).is_file():
-        return False
-    try:
-        report = json.loads((out / REPORT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (
-        report.get("passed") is True
-        and report.get("source_version") == source_version
-        and report.get("format", "onnx") == fmt
-        and report.get("quantize") == quantize
-    )
-
-
-def _exports(variants: list[str], model_dir: Path, work: Path, threads: int, refused: dict) -> dict:
-    """Export (and verify) the ONNX / OpenVINO folders the variants need, reusing a folder of
-    ``work`` only where :func:`reusable_export` says so; returns export name -> folder.
-
-    An export its own verification refuses is recorded in ``refused`` (export name -> reason).
-    """
-    from reviewsense.errors import ModelError
-    from reviewsense.inference.export import export_onnx
-    from reviewsense.inference.predictor import model_version
-
-    version = model_version(model_dir)
-    dirs = {}
-    for key in dict.fromkeys(e for e in map(export_of, variants) if e):
-        fmt, quantize = EXPORTS[key]
-        out = work / key
-        if reusable_export(out, fmt, quantize, version):
-            log.info("%s: reusing the verified export in %s", key, out)
-        else:
-            # min_agreement 0: the benchmark records max_dp itself; a random head sits near 0.5.
-            try:
-                export_onnx(
-                    model_dir,
-                    out,
-                    quantize=quantize,
-                    fmt=fmt,
-                    num_threads=threads,
-                    min_agreement=0.0,
-                    overwrite=True,
-                )
-            except ModelError as e:  # refused by its own verification: not a usable variant
-                log.warning("%s: export refused, its variants skipped: %s", key, e)
-                refused[key] = str(e)
-                continue
-        dirs[key] = out
-    return dirs
-
-
 def _round(k: int, variants, args, df, reviews: Path, work: Path, export_dirs: dict, progress):
     """Round ``k``: every variant once (reversed order when k is odd) and the matmul peak
     after the first; returns (verified results in ``variants`` order, peak). ``progress``: a
@@ -480,7 +403,7 @@ def main() -> None:  # long: data, exports, variants, JSON and table in one scri
     reviews = work / "reviews.parquet"
     df.reset_index(drop=True).to_parquet(reviews)
     refused: dict[str, str] = {}
-    export_dirs = _exports(variants, args.model_dir, work, args.threads, refused)
+    export_dirs = prepare_exports(variants, args.model_dir, work, args.threads, refused)
     variants = drop_refused(variants, refused)
 
     n_tokens, flops = _token_flops(args.model_dir, df["text"].tolist(), args.threads)

@@ -12,7 +12,8 @@ step loop), so collation and Trainer overhead are part of the profile.
     python benchmarks/profile_train_step.py --steps 20 --json runs/profile/profile.json
 
 Prints a markdown table (category, ms per step, share) for BENCHMARKS.md. The helpers below
-(``recipe_batches``, ``load_model``, ``make_step``) are shared with ``bench_train.py``.
+(``recipe_batches``, ``load_model``, ``make_step``) are shared with ``bench_train.py``'s
+speed parts (``train_speed.py``).
 """
 
 from __future__ import annotations

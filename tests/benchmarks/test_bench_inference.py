@@ -12,7 +12,8 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench_inference  # noqa: E402
-from bench_inference import drop_refused, export_of, reusable_export  # noqa: E402
+import inference_exports  # noqa: E402
+from inference_exports import drop_refused, export_of, reusable_export  # noqa: E402
 
 ALL = ["torch-fp32", "onnx-fp32", "onnx-int8", "openvino-fp32", "openvino-bf16", "torch-bf16"]
 
@@ -78,7 +79,7 @@ def test_exports_keys_refusals_by_export_and_redoes_a_refused_folder(tmp_path, m
     monkeypatch.setattr(predictor, "model_version", lambda d: "m-abc")
     refused: dict = {}
     variants = ["torch-fp32", "onnx-fp32", "openvino-fp32", "openvino-bf16"]
-    dirs = bench_inference._exports(variants, tmp_path / "model", tmp_path, 1, refused)
+    dirs = inference_exports.prepare_exports(variants, tmp_path / "model", tmp_path, 1, refused)
     assert calls == ["openvino"]  # exported once for both openvino variants, not reused
     assert set(refused) == {"openvino"} and dirs == {"onnx-fp32": tmp_path / "onnx-fp32"}
     assert drop_refused(variants, refused) == ["torch-fp32", "onnx-fp32"]

@@ -9,6 +9,7 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench_service  # noqa: E402
+import service_options  # noqa: E402
 
 
 def _args(*argv: str):
@@ -41,7 +42,7 @@ def test_bad_db_or_clients_are_refused(argv, capsys):
 )
 def test_bad_numbers_are_refused_with_one_line(argv):
     with pytest.raises(SystemExit, match="must be"):
-        bench_service.check_args(_args(*argv))
+        service_options.check_args(_args(*argv))
 
 
 def test_help_states_units_and_defaults():
@@ -54,13 +55,13 @@ def test_the_offline_predictor_takes_the_servers_model_flags(monkeypatch):
     for var in ("REVIEWSENSE_BACKEND", "REVIEWSENSE_BATCH_MAX_TEXTS"):
         monkeypatch.delenv(var, raising=False)
     extra = "--batch-wait-ms 2 --backend torch --num-threads 3 --batch-max 8 --precision fp32"
-    assert bench_service.offline_options(extra, threads=1) == {
+    assert service_options.offline_options(extra, threads=1) == {
         "backend": "torch",
         "num_threads": 3,  # the server's --num-threads wins over --threads, as in `serve`
         "batch_size": 8,
         "precision": "fp32",
     }
-    assert bench_service.offline_options("--batch-split", threads=2) == {
+    assert service_options.offline_options("--batch-split", threads=2) == {
         "backend": "auto",
         "num_threads": 2,
         "batch_size": 32,
@@ -70,12 +71,12 @@ def test_the_offline_predictor_takes_the_servers_model_flags(monkeypatch):
 
 def test_a_bad_model_flag_in_extra_is_refused():
     with pytest.raises(SystemExit, match="--extra"):
-        bench_service.offline_options("--backend tensorrt", threads=1)
+        service_options.offline_options("--backend tensorrt", threads=1)
 
 
 def test_the_offline_settings_are_recorded(tiny_bert):
-    options = bench_service.offline_options("--backend torch --precision fp32", threads=1)
-    _, settings = bench_service.offline_predictor(tiny_bert, options)
+    options = service_options.offline_options("--backend torch --precision fp32", threads=1)
+    _, settings = service_options.offline_predictor(tiny_bert, options)
     assert settings == {
         "backend": "torch",
         "precision": "fp32",

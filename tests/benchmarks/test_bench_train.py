@@ -10,6 +10,7 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench_train as bt  # noqa: E402
+from train_speed import PROCESS_BASE, process_rows  # noqa: E402
 
 
 def _refused(argv: list[str], capsys) -> str:
@@ -63,11 +64,11 @@ def test_defaults_are_filled_per_part():
 
 
 def test_process_ratio_is_the_median_of_paired_rounds():
-    base = bt.PROCESS_BASE
+    base = PROCESS_BASE
     other = "torchrun 2 processes x 1 thread (DDP, gloo)"
     # per round (seconds): base 1, 2, 3; other 3, 1, 2 -> per-round ratios 1/3, 2, 1.5
     times = {base: [[1.0], [2.0], [3.0]], other: [[3.0], [1.0], [2.0]]}
-    rows = {r["name"]: r for r in bt.process_rows(times, 256, 16)}
+    rows = {r["name"]: r for r in process_rows(times, 256, 16)}
     assert rows[other]["ratio_vs_default"] == pytest.approx(1.5)  # ratio of medians: 1.0
     assert rows[base]["ratio_vs_default"] == pytest.approx(1.0)
     assert rows[other]["ms_per_round"] == [3000.0, 1000.0, 2000.0]
@@ -75,9 +76,9 @@ def test_process_ratio_is_the_median_of_paired_rounds():
 
 
 def test_process_rounds_sum_their_steps():
-    base, other = bt.PROCESS_BASE, "1 process x 2 threads, OMP_PROC_BIND=close OMP_PLACES=cores"
+    base, other = PROCESS_BASE, "1 process x 2 threads, OMP_PROC_BIND=close OMP_PLACES=cores"
     times = {base: [[1.0, 1.0], [2.0, 2.0]], other: [[0.5, 0.5], [2.0, 2.0]]}
-    rows = {r["name"]: r for r in bt.process_rows(times, 128, 16)}
+    rows = {r["name"]: r for r in process_rows(times, 128, 16)}
     assert rows[other]["ratio_vs_default"] == pytest.approx(1.5)  # median of 2.0 and 1.0
 
 
