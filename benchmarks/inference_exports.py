@@ -40,9 +40,10 @@ def drop_refused(variants: list[str], refused: dict) -> list[str]:
 def reusable_export(out: Path, fmt: str, quantize: str | None, source_version: str) -> bool:
     """Whether ``out`` holds an export to reuse: its weights, and an ``export_report.json``
     that says it passed verification and was made, this way, from the same model."""
+    from reviewsense.inference.backends import ONNX_FILE, OPENVINO_FILE
     from reviewsense.inference.export import REPORT_FILE
 
-    weights = "model.onnx" if fmt == "onnx" else "openvino_model.xml"
+    weights = ONNX_FILE if fmt == "onnx" else OPENVINO_FILE
     if not (out / weights).is_file() or not (out / REPORT_FILE).is_file():
         return False
     try:
