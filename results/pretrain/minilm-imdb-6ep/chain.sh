@@ -11,14 +11,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 ROOT=$PWD
-SNAP_REV=${SNAP_REV:-ea00d45}
+SNAP_REV=${SNAP_REV:-febd307}
 SNAP=$ROOT/../snap-pretrain
 [ -d "$SNAP/src" ] || git worktree add --detach "$SNAP" "$SNAP_REV"
 export PYTHONPATH=$SNAP/src HF_HUB_OFFLINE=1
 HERE=results/pretrain/minilm-imdb-6ep
 OUT=runs/minilm-imdb-6ep
 SWEEP=runs/sweeps/pretrain_offline_6ep
-LOG=${PRETRAIN_LOG:-runs/s20/pretrain6.log}
+LOG=${PRETRAIN_LOG:-runs/pretrain6.log}
+mkdir -p "$(dirname "$LOG")"
 
 echo "=== chain: $(date -u) code $(git -C "$SNAP" rev-parse --short HEAD) ==="
 if [ ! -f $OUT/pretrain.json ]; then
