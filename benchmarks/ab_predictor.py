@@ -8,6 +8,10 @@ of the per-round ratios.
 
     python benchmarks/ab_predictor.py --model M --a linear=torch --b linear=auto --rounds 6 --json FILE
 
+``--call-size 4`` scores the reviews in calls of 4 in arrival order, as the service's
+micro-batches come (each call pads to its own longest review), instead of one call over all of
+them (sorted into batches by length, as ``predict`` does).
+
 ``--a`` / ``--b``: ``key=value`` options of ``Predictor.from_pretrained`` (``attention``,
 ``linear``, ``precision``, ``batch_size``). ``--json`` writes ``{"a", "b", "reviews_per_s":
 {"a": [...], "b": [...]}, "ratio_b_over_a": median, "ratio_rounds": [...], "max_dp",
@@ -55,6 +59,13 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--imdb", type=Path, help="IMDb test.parquet (default: the local IMDb folder)")
     ap.add_argument("--rounds", type=int, default=6, help="timed passes of each setting")
     ap.add_argument("--threads", type=int, default=2, help="intra-op threads of both settings")
+    ap.add_argument(
+        "--call-size",
+        type=int,
+        default=0,
+        help="reviews per call in arrival order, like the service's micro-batches; 0: one call "
+        "over all reviews, batched by length as `predict` does",
+    )
     ap.add_argument("--json", type=Path, help="write the results here")
     return ap
 
@@ -64,6 +75,8 @@ def check_args(args: argparse.Namespace) -> dict:
     for flag in ("n", "rounds", "threads"):
         if getattr(args, flag) < 1:
             raise SystemExit(f"--{flag} must be at least 1")
+    if args.call_size < 0:
+        raise SystemExit("--call-size must be 0 (one call) or at least 1")
     return {"a": _options(args.a), "b": _options(args.b)}
 
 
@@ -87,13 +100,18 @@ def main() -> int:
         for k, v in settings.items()
     }
     seqs, _, _ = preds["a"].encode(texts)  # the same token ids for both
-    probs = {k: p._forward(seqs) for k, p in preds.items()}  # warm-up: every shape once
+    step = args.call_size or len(seqs)
+
+    def score(p) -> np.ndarray:  # [N, 2]
+        return np.concatenate([p._forward(seqs[i : i + step]) for i in range(0, len(seqs), step)])
+
+    probs = {k: score(p) for k, p in preds.items()}  # warm-up: every shape once
     speed: dict[str, list[float]] = {"a": [], "b": []}
     progress = LogProgress("paired rounds", args.rounds, "rounds", 0, logging.getLogger("ab"))
     for r in range(args.rounds):
         for k in ("a", "b") if r % 2 == 0 else ("b", "a"):
             t = time.perf_counter()
-            preds[k]._forward(seqs)
+            score(preds[k])
             speed[k].append(len(seqs) / (time.perf_counter() - t))
         progress.update(r + 1)
     rounds = [b / a for a, b in zip(speed["a"], speed["b"], strict=True)]
@@ -107,7 +125,7 @@ def main() -> int:
         "allocator_tuned": tuned,
         "environment": environment_facts(threads=args.threads),
     }
-    doc["environment"].update(model=str(args.model), n_reviews=args.n)
+    doc["environment"].update(model=str(args.model), n_reviews=args.n, call_size=args.call_size)
     for k in ("a", "b"):
         print(f"{k} {settings[k]}: {statistics.median(speed[k]):.1f} reviews/s {speed[k]}")
     print(f"b / a (median of {args.rounds} paired rounds): {doc['ratio_b_over_a']:.3f}")

@@ -33,3 +33,10 @@ def test_settings_are_parsed_and_bad_ones_refused():
         ab_predictor.check_args(_args("--a", "dtype=bf16"))
     with pytest.raises(SystemExit, match="batch_size: not an int"):
         ab_predictor.check_args(_args("--b", "batch_size=big"))
+
+
+def test_call_size_zero_means_one_call_and_negative_is_refused():
+    assert _args().call_size == 0
+    assert _args("--call-size", "4").call_size == 4
+    with pytest.raises(SystemExit, match="--call-size must be 0"):
+        ab_predictor.check_args(_args("--call-size", "-1"))

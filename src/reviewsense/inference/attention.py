@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 NAME = "reviewsense_chunked"  # the key under transformers' AttentionInterface
 VARLEN_NAME = "reviewsense_varlen"
 # "auto" = "chunked" for bf16 on a CPU with avx512_bf16 and no AMX (:func:`choose_kernel`),
-# else "sdpa". "varlen": :func:`varlen_attention`, the service's (``service.state``).
-KERNELS = ("auto", "sdpa", "chunked", "varlen")
+# else "sdpa". "varlen": :func:`varlen_attention`; "packed": the whole forward on real tokens
+# only (:mod:`reviewsense.inference.packed`; BERT-family classifiers, else "varlen").
+KERNELS = ("auto", "sdpa", "chunked", "varlen", "packed")
 # Scores (batch x heads x tokens x tokens) computed at once: one MiniLM review at 256 tokens
 # (1.5 MB in bf16), four at 128. Budgets of 2, 4 and 8 such reviews measured the same or slower.
 CHUNK_SCORES = 12 * 256 * 256
@@ -138,8 +139,17 @@ def use_kernel(model, kernel: str) -> str:
     """Give ``model`` (a transformers model) the inference ``kernel``; returns the one in effect.
 
     "sdpa" puts a model switched to one of ours back on SDPA. An architecture that does not
-    dispatch attention through transformers' AttentionInterface keeps its own.
+    dispatch attention through transformers' AttentionInterface keeps its own. "packed" on a
+    model :func:`reviewsense.inference.packed.supports` does not support becomes "varlen".
     """
+    if kernel == "packed":
+        from reviewsense.inference import packed
+
+        if packed.supports(model) and model._can_set_attn_implementation():
+            model.set_attn_implementation(packed.register())
+            return model.config._attn_implementation
+        log.info("%s cannot run packed; using varlen attention", type(model).__name__)
+        kernel = "varlen"
     if kernel not in REGISTERED:
         if model.config._attn_implementation in REGISTERED.values():
             model.set_attn_implementation("sdpa")

@@ -25,6 +25,8 @@ from reviewsense import rundir
 from reviewsense.errors import ModelError
 from reviewsense.inference.attention import KERNELS as ATTENTION_KERNELS
 from reviewsense.inference.attention import choose_kernel, use_kernel
+from reviewsense.inference.packed import NAME as PACKED_NAME
+from reviewsense.inference.packed import packed_logits
 from reviewsense.inference.fused import LINEARS, choose_linear, use_linear
 from reviewsense.runtime import cpu_has_fast_bf16, default_device, resolve_precision
 
@@ -112,7 +114,12 @@ def model_runner(
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     model.eval().to(device=device, dtype=dtype)
     kernel = choose_kernel(attention, precision, device, compiled=compile)
-    log.info("attention kernel: %s (%s)", use_kernel(model, kernel), attention)
+    if compile and kernel == "packed":  # every batch would be a new shape to compile
+        log.warning("a compiled model runs padded batches: attention sdpa instead of packed")
+        kernel = "sdpa"
+    in_effect = use_kernel(model, kernel)
+    log.info("attention kernel: %s (%s)", in_effect, attention)
+    forward = packed_logits if in_effect == PACKED_NAME else None
     linears = use_linear(model, choose_linear(linear, precision, device, compiled=compile))
     log.info("linear layers: %s (%s)", linears, linear)
     if compile:
@@ -125,7 +132,10 @@ def model_runner(
         ids = torch.from_numpy(input_ids).to(device)
         mask = torch.from_numpy(attention_mask).to(device)
         with torch.inference_mode():
-            logits = model(input_ids=ids, attention_mask=mask).logits  # [B, 2]
+            if forward is not None:  # packed: real tokens only
+                logits = forward(model, ids, mask)  # [B, 2]
+            else:
+                logits = model(input_ids=ids, attention_mask=mask).logits  # [B, 2]
         return logits.float().cpu().numpy()
 
     return run

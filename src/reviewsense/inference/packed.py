@@ -1,0 +1,100 @@
+"""Packed inference: a batch's reviews as one row of real tokens, no padding anywhere.
+
+A padded batch runs every layer on (batch x widest review) tokens. The service's
+micro-batches hold ~4 random IMDb reviews; at 256 tokens one of the four almost always reaches
+the cap, so ~20% of the tokens every linear layer, LayerNorm and GELU processes are padding
+(``varlen`` attention already skips them in attention only). Packed, the B reviews' real
+tokens are concatenated into one sequence of N = sum(lengths) tokens, each review keeps its own
+positions (0..n-1) and attends only to itself (SDPA per review, as ``varlen``); the classifier
+reads each review's [CLS] row. Same arithmetic per review as the padded forward, without the
+padding rows.
+
+BERT-family sequence classifiers only (``bert``/``pooler``/``classifier``: BERT, MiniLM and
+the students ``distill`` makes); :func:`supports` says which models, and any other model keeps
+the padded forward with the kernel it was given.
+"""
+
+from __future__ import annotations
+
+NAME = "reviewsense_packed"  # the key under transformers' AttentionInterface
+LENGTHS_KWARG = "reviewsense_lengths"  # how the review lengths reach the attention function
+
+
+def supports(model) -> bool:
+    """True for a BERT-style sequence classifier with absolute positions (what
+    :func:`packed_logits` reads: ``bert`` with its pooler, ``dropout``, ``classifier``)."""
+    base = getattr(model, "bert", None)
+    return (
+        base is not None
+        and getattr(base, "pooler", None) is not None
+        and hasattr(model, "classifier")
+        and hasattr(model, "dropout")
+        and getattr(model.config, "position_embedding_type", "absolute") == "absolute"
+        and not model.config.is_decoder
+    )
+
+
+def packed_attention(module, query, key, value, attention_mask, scaling=None, **kwargs):
+    """transformers attention interface, inference only: query/key/value (1, heads, N,
+    head_dim) of packed reviews; each review attends to its own tokens (SDPA per review, no
+    mask). Returns (1, N, heads, head_dim), the layout attention layers expect."""
+    from torch.nn.functional import scaled_dot_product_attention as sdpa
+
+    lengths = kwargs.get(LENGTHS_KWARG)
+    if lengths is None:  # not called through packed_logits: one review per row, no padding
+        out = sdpa(query, key, value, attn_mask=attention_mask, scale=scaling)
+        return out.transpose(1, 2), None
+    _, heads, tokens, head_dim = query.shape
+    out = query.new_empty(1, tokens, heads, head_dim)
+    start = 0
+    for n in lengths:
+        q, k, v = (x[:, :, start : start + n] for x in (query, key, value))  # (1, h, n, d)
+        out[0, start : start + n] = sdpa(q, k, v, scale=scaling)[0].transpose(0, 1)
+        start += n
+    return out, None
+
+
+def _no_mask(*args, **kwargs):
+    """Mask builder of the packed kernel: none (each review's attention is bounded by its
+    length instead; a mask over N packed tokens would be N x N)."""
+    return None
+
+
+def register() -> str:
+    """Make the packed kernel known to transformers; returns its name."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
+
+    AttentionInterface.register(NAME, packed_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, _no_mask)
+    return NAME
+
+
+def packed_logits(model, input_ids, attention_mask):
+    """Logits (B, labels) of a right-padded batch, computed on its real tokens only.
+
+    Args:
+        model: a sequence classifier that :func:`supports`, with the packed kernel set
+            (``model.set_attn_implementation(register())``).
+        input_ids, attention_mask: (B, T) tensors; every row's ones are a prefix (right
+            padding), as the Predictor builds them.
+    """
+    import torch
+
+    lengths = attention_mask.sum(dim=1)  # (B,)
+    real = attention_mask.bool()
+    flat = input_ids[real].unsqueeze(0)  # (1, N): the reviews one after another
+    starts = torch.cumsum(lengths, 0) - lengths  # (B,): where each review's [CLS] is
+    # Positions restart at 0 for every review: (1, N)
+    positions = torch.arange(flat.shape[1], device=flat.device) - torch.repeat_interleave(
+        starts, lengths
+    )
+    out = model.bert(
+        input_ids=flat,
+        position_ids=positions.unsqueeze(0),
+        token_type_ids=torch.zeros_like(flat),
+        **{LENGTHS_KWARG: lengths.tolist()},
+    )
+    cls = out.last_hidden_state[0, starts]  # (B, hidden)
+    pooled = model.bert.pooler(cls.unsqueeze(1))  # the pooler reads position 0 of each row
+    return model.classifier(model.dropout(pooled))  # (B, labels)
