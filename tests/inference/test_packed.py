@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from reviewsense.inference import Predictor
+from reviewsense.inference import Predictor, packed
 from reviewsense.inference import attention as inf_attention
-from reviewsense.inference import packed
 
 from .test_predictor import TEXTS, probs
 

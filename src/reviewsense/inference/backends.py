@@ -25,9 +25,9 @@ from reviewsense import rundir
 from reviewsense.errors import ModelError
 from reviewsense.inference.attention import KERNELS as ATTENTION_KERNELS
 from reviewsense.inference.attention import choose_kernel, use_kernel
+from reviewsense.inference.fused import LINEARS, choose_linear, use_linear
 from reviewsense.inference.packed import NAME as PACKED_NAME
 from reviewsense.inference.packed import packed_logits
-from reviewsense.inference.fused import LINEARS, choose_linear, use_linear
 from reviewsense.runtime import cpu_has_fast_bf16, default_device, resolve_precision
 
 log = logging.getLogger(__name__)
