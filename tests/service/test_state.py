@@ -77,19 +77,19 @@ def test_build_state_takes_the_threshold_stored_in_the_model_folder(
         state.engine.dispose()
 
 
-def test_the_service_runs_varlen_attention_whatever_the_cpu(
+def test_the_service_runs_packed_batches_whatever_the_cpu(
     model_with_threshold, caplog, monkeypatch
 ):
-    """``predict``'s "auto" picks the chunked kernel on avx512_bf16 CPUs; the service runs
-    per-review SDPA (varlen), measured faster on its small unequal batches while HTTP and
-    database work share the cores."""
+    """``predict``'s "auto" picks the chunked kernel on avx512_bf16 CPUs; the service runs its
+    micro-batches packed (real tokens only, SDPA per review), measured faster on its small
+    unequal batches while HTTP and database work share the cores."""
     from reviewsense import runtime
     from reviewsense.service.state import load_predictor
 
     monkeypatch.setattr(runtime, "bf16_path", lambda: "avx512_bf16")
     caplog.set_level("INFO", logger="reviewsense.inference.backends")
     load_predictor(model_with_threshold, ServiceSettings())
-    assert "attention kernel: reviewsense_varlen (varlen)" in caplog.text
+    assert "attention kernel: reviewsense_packed (packed)" in caplog.text
 
 
 def test_serving_pytorch_weights_on_a_cpu_points_to_the_openvino_export(

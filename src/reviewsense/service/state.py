@@ -147,15 +147,18 @@ def _broadcaster(sm: sessionmaker, poll_s: float) -> FlagBroadcaster:
     return FlagBroadcaster(_ids_after, _flags, _max_id, poll_s=poll_s)
 
 
-# The service's attention kernel: per-review SDPA on exact lengths ("varlen"), not
-# ``predict``'s "auto". The service's micro-batches hold ~4 unequal reviews (~20% padding):
-# varlen skips the padding keys and the mask. The chunked kernel "auto" picks on avx512_bf16
-# CPUs runs ~5 small multi-threaded ops per review and layer; while the HTTP and database work
-# shares the cores, each op's thread barrier waits on a preempted thread. Measured (AMD EPYC,
-# demo model, 8 clients, SQLite, IMDb reviews, alternated): varlen 68.0 / 59.6 / 61.8
-# reviews/s vs SDPA 58.6 / 57.8 / 57.2 (paired 1.08x median, every pair faster); chunked
-# 54.2 / 56.2 vs SDPA 58.0 / 58.4 (BENCHMARKS.md, "Inference attention in the service").
-SERVICE_ATTENTION = "varlen"
+# The service's attention kernel: "packed" (``inference.packed``: the micro-batch's real tokens
+# in one row, each review attending to itself), not ``predict``'s "auto". The service's
+# micro-batches hold ~4 unequal reviews in arrival order (18% of their tokens padding): packed
+# skips the padding in every layer, varlen (SDPA per review on its exact length) only in
+# attention. The chunked kernel "auto" picks on avx512_bf16 CPUs runs ~5 small multi-threaded
+# ops per review and layer; while the HTTP and database work shares the cores, each op's thread
+# barrier waits on a preempted thread. Measured (AMD EPYC, 8 clients, SQLite, IMDb reviews,
+# alternated): packed 38.0 / 38.8 / 36.4 reviews/s vs varlen 34.8 / 35.0 / 31.2 (paired 1.11x
+# median, every pair faster; results/inference/service-packed-amd/); varlen had been 1.08x
+# SDPA, and chunked slower than SDPA (BENCHMARKS.md, "Inference attention in the service").
+# Models without BERT's layout run varlen.
+SERVICE_ATTENTION = "packed"
 
 
 def load_predictor(model_dir: Path, settings: ServiceSettings) -> Any:
