@@ -183,14 +183,14 @@ def load_predictor(model_dir: Path, settings: ServiceSettings) -> Any:
 
 
 def _suggest_export(predictor: Any, model_dir: Path) -> None:
-    """Say so when a CPU serves PyTorch weights: the OpenVINO export served 1.5x the reviews/s
-    of the same PyTorch folder side by side, with AMX and without (docs/SERVICE.md)."""
+    """Say so when a CPU serves PyTorch weights: the OpenVINO export served 1.2-1.7x the
+    reviews/s of the same PyTorch folder side by side, with AMX and without (docs/SERVICE.md)."""
     from reviewsense.runtime import default_device
 
     if predictor.backend == "torch" and default_device() == "cpu":
         log.info(
             "PyTorch weights on a CPU: their OpenVINO export (`reviewsense export %s --format "
-            "openvino --output DIR`, then give DIR) served 1.5x the reviews/s (docs/SERVICE.md)",
+            "openvino --output DIR`, then give DIR) served 1.2-1.7x the reviews/s (docs/SERVICE.md)",
             model_dir,
         )
 
