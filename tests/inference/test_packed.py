@@ -95,12 +95,14 @@ def test_a_compiled_model_runs_padded_sdpa(tiny_bert, caplog, monkeypatch):
     assert "runs padded batches" in caplog.text
 
 
-def test_without_lengths_the_kernel_is_plain_sdpa(tiny_bert):
-    """Called as an ordinary attention (no lengths): one unpadded review per row."""
+def test_called_as_an_ordinary_attention_it_honours_the_padding_mask(tiny_bert):
+    """The model called on a padded batch directly (not through packed_logits): masked SDPA."""
     padded, mine = _models(tiny_bert)
-    ids = torch.randint(1000, 2000, (2, 9))
+    ids, mask = _right_padded()
     with torch.inference_mode():
-        torch.testing.assert_close(mine(input_ids=ids).logits, padded(input_ids=ids).logits)
+        got = mine(input_ids=ids, attention_mask=mask).logits
+        want = padded(input_ids=ids, attention_mask=mask).logits
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
 def test_predictor_refuses_an_unknown_kernel_naming_packed(tiny_bert):

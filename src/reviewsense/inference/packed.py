@@ -41,7 +41,7 @@ def packed_attention(module, query, key, value, attention_mask, scaling=None, **
     from torch.nn.functional import scaled_dot_product_attention as sdpa
 
     lengths = kwargs.get(LENGTHS_KWARG)
-    if lengths is None:  # not called through packed_logits: one review per row, no padding
+    if lengths is None:  # called as an ordinary attention (a padded batch): masked SDPA
         out = sdpa(query, key, value, attn_mask=attention_mask, scale=scaling)
         return out.transpose(1, 2), None
     _, heads, tokens, head_dim = query.shape
@@ -54,19 +54,15 @@ def packed_attention(module, query, key, value, attention_mask, scaling=None, **
     return out, None
 
 
-def _no_mask(*args, **kwargs):
-    """Mask builder of the packed kernel: none (each review's attention is bounded by its
-    length instead; a mask over N packed tokens would be N x N)."""
-    return None
-
-
 def register() -> str:
     """Make the packed kernel known to transformers; returns its name."""
     from transformers import AttentionInterface
-    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
 
     AttentionInterface.register(NAME, packed_attention)
-    ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, _no_mask)
+    # Additive float masks for padded batches; :func:`packed_logits` passes none, and none is
+    # built (a mask over N packed tokens would be N x N: each review is bounded by its length).
+    ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, eager_mask)
     return NAME
 
 
