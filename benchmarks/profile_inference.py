@@ -33,7 +33,7 @@ log = logging.getLogger("profile_inference")
 
 def kernels() -> tuple[str, ...]:
     """Every kernel of :data:`reviewsense.inference.attention.KERNELS` but "auto" (it picks one
-    of the others): sdpa, chunked and varlen, the service's."""
+    of the others): sdpa, chunked, varlen and packed, the service's."""
     from reviewsense.inference.attention import KERNELS
 
     return tuple(k for k in KERNELS if k != "auto")
@@ -52,14 +52,25 @@ def _model(model_dir: str, precision: str, linear: str):
     return model
 
 
-def _ops(model, ids, mask, top: int = 8) -> list[dict]:
+def switch(model, kernel: str):
+    """Give ``model`` the inference ``kernel``; returns its forward ``(ids, mask) -> logits``
+    as the Predictor runs it (packed: the batch's real tokens only, ``packed_logits``)."""
+    from reviewsense.inference import packed
+    from reviewsense.inference.attention import use_kernel
+
+    if use_kernel(model, kernel) == packed.NAME:
+        return lambda ids, mask: packed.packed_logits(model, ids, mask)
+    return lambda ids, mask: model(input_ids=ids, attention_mask=mask).logits
+
+
+def _ops(forward, ids, mask, top: int = 8) -> list[dict]:
     """The ``top`` ops by self CPU time over 3 forwards: ms per forward and share."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
     with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(3):
-            model(input_ids=ids, attention_mask=mask)
+            forward(ids, mask)
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events)
     return [
@@ -104,7 +115,6 @@ def time_kernels(model, ids, mask, rounds: int) -> dict[str, list[float]]:
     """ms per forward of every kernel, ``rounds`` interleaved rounds of 3 forwards each."""
     import torch
 
-    from reviewsense.inference.attention import use_kernel
     from reviewsense.progress import LogProgress
 
     times: dict[str, list[float]] = {k: [] for k in kernels()}
@@ -112,11 +122,11 @@ def time_kernels(model, ids, mask, rounds: int) -> dict[str, list[float]]:
     with torch.inference_mode():
         for r in range(rounds):
             for kernel in times:
-                use_kernel(model, kernel)
-                model(input_ids=ids, attention_mask=mask)  # warm-up after the switch
+                forward = switch(model, kernel)
+                forward(ids, mask)  # warm-up after the switch
                 t = time.perf_counter()
                 for _ in range(3):
-                    model(input_ids=ids, attention_mask=mask)
+                    forward(ids, mask)
                 times[kernel].append((time.perf_counter() - t) / 3 * 1e3)
             progress.update(r + 1)
     return times
@@ -129,7 +139,6 @@ def main() -> int:
 
     import torch
 
-    from reviewsense.inference.attention import use_kernel
     from reviewsense.jsonio import write_json
     from reviewsense.rundir import resolve_model_dir
     from reviewsense.runtime import environment_facts, tune_allocator
@@ -144,13 +153,13 @@ def main() -> int:
     times = time_kernels(model, ids, mask, args.rounds)
     doc = {"kernels": {}, "allocator_tuned": tuned}
     for kernel in times:
-        use_kernel(model, kernel)
+        forward = switch(model, kernel)
         ms = statistics.median(times[kernel])
         doc["kernels"][kernel] = {
             "ms_per_forward": ms,
             "ms_rounds": times[kernel],
             "reviews_per_s": args.batch / ms * 1e3,
-            "ops": _ops(model, ids, mask),
+            "ops": _ops(forward, ids, mask),
         }
     doc["speedup_vs_sdpa"] = {  # median of the paired rounds' ratios
         k: statistics.median(s / c for s, c in zip(times["sdpa"], times[k], strict=True))

@@ -23,8 +23,24 @@ def test_every_kernel_but_auto_is_timed(tiny_bert):
     mask = torch.ones_like(ids)
     mask[::2, 12:] = 0
     times = profile_inference.time_kernels(model, ids, mask, rounds=2)
-    assert set(times) == {"sdpa", "chunked", "varlen"}
+    assert set(times) == {"sdpa", "chunked", "varlen", "packed"}
     assert all(len(t) == 2 and min(t) > 0 for t in times.values())
+
+
+def test_packed_is_timed_as_the_predictor_runs_it(tiny_bert, monkeypatch):
+    """Timing packed means running packed_logits (real tokens only), not the padded forward."""
+    import torch
+
+    from reviewsense.inference import packed
+
+    calls = []
+    real = packed.packed_logits
+    monkeypatch.setattr(packed, "packed_logits", lambda *a: calls.append(1) or real(*a))
+    model = profile_inference._model(str(tiny_bert), "fp32", "auto")
+    ids = torch.randint(1000, 2000, (2, 8))
+    with torch.inference_mode():
+        out = profile_inference.switch(model, "packed")(ids, torch.ones_like(ids))
+    assert calls and out.shape == (2, 2)
 
 
 @pytest.mark.parametrize("flag", ["--batch", "--tokens", "--padded-every", "--rounds", "--threads"])
