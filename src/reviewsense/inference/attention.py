@@ -15,9 +15,11 @@ batch takes 406 instead of 473 ms, and ``predict`` runs 1.21x the reviews/s (BEN
 
 :func:`choose_kernel` keeps SDPA where it has not been measured slower: fp32, GPUs, CPUs with
 AMX (whose matrix units make SDPA's forward fast: ``reviewsense.attention``) and compiled
-models. The service runs :func:`varlen_attention` (SDPA per review on its exact length), measured
-faster than both on its small unequal batches (``service.state.SERVICE_ATTENTION``). The choice
-is not saved in the model folder; its config keeps transformers' default.
+models. :func:`varlen_attention` (SDPA per review on its exact length) was measured faster than
+both on the service's small unequal batches; the service now runs them packed
+(:mod:`reviewsense.inference.packed`: real tokens only through every layer, faster still;
+``service.state.SERVICE_ATTENTION``). The choice is not saved in the model folder; its config
+keeps transformers' default.
 """
 
 from __future__ import annotations

@@ -229,7 +229,7 @@ class Predictor:
             truncation: override the trained truncation: "head", "head_tail" or "chunks".
             device: torch device; None picks "cuda" when available, else "cpu".
             compile: torch.compile the torch model (widths padded to 64 tokens).
-            attention: torch attention kernel: "auto", "sdpa", "chunked" or "varlen"
+            attention: torch attention kernel: "auto", "sdpa", "chunked", "varlen" or "packed"
                 (``inference.attention``).
             linear: torch linear layers: "auto", "torch" or "fused" (``inference.fused``).
 
