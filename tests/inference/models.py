@@ -56,3 +56,13 @@ def imdb_reviews(n: int) -> list[str] | None:
         return None
     df = pd.read_parquet(IMDB_TEST)
     return df.sample(n=n, random_state=0)["text"].tolist()
+
+
+def assert_same_logits(model, reference, ids, mask, atol: float = 1e-5) -> None:
+    """``model`` and ``reference`` give the same logits on a padded batch (ids, mask: (B, T))."""
+    import torch
+
+    with torch.inference_mode():
+        got = model(input_ids=ids, attention_mask=mask).logits
+        want = reference(input_ids=ids, attention_mask=mask).logits
+    torch.testing.assert_close(got, want, atol=atol, rtol=atol)

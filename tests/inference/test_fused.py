@@ -10,6 +10,7 @@ from reviewsense import runtime
 from reviewsense.errors import ModelError
 from reviewsense.inference import Predictor, fused
 
+from .models import assert_same_logits
 from .test_predictor import TEXTS, bf16_errors, probs
 
 pytestmark = pytest.mark.skipif(not fused.available(), reason="this torch has no oneDNN")
@@ -42,11 +43,7 @@ def test_bert_every_linear_fused_and_gelu_taken_in(tiny_bert):
     assert isinstance(
         mine.bert.encoder.layer[0].intermediate.intermediate_act_fn, torch.nn.Identity
     )
-    ids, mask = _batch()
-    with torch.inference_mode():
-        a = plain(input_ids=ids, attention_mask=mask).logits
-        b = mine(input_ids=ids, attention_mask=mask).logits
-    torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+    assert_same_logits(mine, plain, *_batch())
 
 
 def test_distilbert_feed_forward_pair_fused(tiny_distilbert):

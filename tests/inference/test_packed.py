@@ -10,6 +10,7 @@ import torch
 from reviewsense.inference import Predictor, packed
 from reviewsense.inference import attention as inf_attention
 
+from .models import assert_same_logits
 from .test_predictor import TEXTS, probs
 
 
@@ -98,11 +99,7 @@ def test_a_compiled_model_runs_padded_sdpa(tiny_bert, caplog, monkeypatch):
 def test_called_as_an_ordinary_attention_it_honours_the_padding_mask(tiny_bert):
     """The model called on a padded batch directly (not through packed_logits): masked SDPA."""
     padded, mine = _models(tiny_bert)
-    ids, mask = _right_padded()
-    with torch.inference_mode():
-        got = mine(input_ids=ids, attention_mask=mask).logits
-        want = padded(input_ids=ids, attention_mask=mask).logits
-    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert_same_logits(mine, padded, *_right_padded())
 
 
 def test_predictor_refuses_an_unknown_kernel_naming_packed(tiny_bert):
