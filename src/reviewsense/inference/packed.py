@@ -10,8 +10,8 @@ reads each review's [CLS] row. Same arithmetic per review as the padded forward,
 padding rows.
 
 BERT-family sequence classifiers only (``bert``/``pooler``/``classifier``: BERT, MiniLM and
-the students ``distill`` makes); :func:`supports` says which models, and any other model keeps
-the padded forward with the kernel it was given.
+the students ``distill`` makes); :func:`supports` says which models, and any other model runs
+padded batches with ``varlen`` attention (``inference.attention.use_kernel``).
 """
 
 from __future__ import annotations
