@@ -55,12 +55,10 @@ def _model(model_dir: str, precision: str, linear: str):
 def switch(model, kernel: str):
     """Give ``model`` the inference ``kernel``; returns its forward ``(ids, mask) -> logits``
     as the Predictor runs it (packed: the batch's real tokens only, ``packed_logits``)."""
-    from reviewsense.inference import packed
     from reviewsense.inference.attention import use_kernel
+    from reviewsense.inference.packed import logits_fn
 
-    if use_kernel(model, kernel) == packed.NAME:
-        return lambda ids, mask: packed.packed_logits(model, ids, mask)
-    return lambda ids, mask: model(input_ids=ids, attention_mask=mask).logits
+    return logits_fn(model, use_kernel(model, kernel))
 
 
 def _ops(forward, ids, mask, top: int = 8) -> list[dict]:

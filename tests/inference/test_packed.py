@@ -87,7 +87,7 @@ def test_a_compiled_model_runs_padded_sdpa(tiny_bert, caplog, monkeypatch):
     from reviewsense.inference import backends
 
     monkeypatch.setattr(torch, "compile", lambda model, **kw: model)  # the choice, not inductor
-    caplog.set_level("WARNING", logger="reviewsense.inference.backends")
+    caplog.set_level("WARNING", logger="reviewsense.inference.attention")
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_bert)

@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import logging
 
+from reviewsense.inference import packed
+from reviewsense.inference.packed import sdpa_per_review
+
 log = logging.getLogger(__name__)
 
 NAME = "reviewsense_chunked"  # the key under transformers' AttentionInterface
@@ -108,10 +111,9 @@ def varlen_attention(module, query, key, value, attention_mask, scaling=None, **
         out = sdpa(query, key, value, attn_mask=attention_mask, scale=scaling)  # (b, h, t, d)
         return out.transpose(1, 2), None
     out = query.new_zeros(batch, tokens, heads, head_dim)  # padding rows stay 0
-    for i, n in enumerate(lengths):
-        q, k, v = (x[i : i + 1, :, :n] for x in (query, key, value))  # (1, h, n, d)
-        out[i, :n] = sdpa(q, k, v, scale=scaling)[0].transpose(0, 1)
-    return out, None
+    return sdpa_per_review(
+        query, key, value, out, [(i, 0, n) for i, n in enumerate(lengths)], scaling
+    )
 
 
 # Our kernels: name -> (key under transformers' AttentionInterface, function).
@@ -125,11 +127,15 @@ def choose_kernel(requested: str, precision: str, device: str, compiled: bool = 
     "auto" picks "chunked" for bf16 on a CPU with avx512_bf16 and no AMX, where it was measured
     faster (AMD EPYC: 1.17x per forward, 1.21x ``predict``'s reviews/s); fp32 (measured equal),
     GPUs, AMX CPUs and ``compiled`` models (torch.compile was measured on SDPA) keep "sdpa".
+    "packed" on a ``compiled`` model becomes "sdpa" (a warning says so).
     """
     from reviewsense.runtime import bf16_path
 
     if requested not in KERNELS:
         raise ValueError(f"attention must be one of {', '.join(KERNELS)}, got {requested!r}")
+    if requested == "packed" and compiled:  # every packed batch would be a new shape to compile
+        log.warning("a compiled model runs padded batches: attention sdpa instead of packed")
+        return "sdpa"
     if requested != "auto":
         return requested
     on_cpu = not str(device).startswith("cuda")
@@ -145,8 +151,6 @@ def use_kernel(model, kernel: str) -> str:
     model :func:`reviewsense.inference.packed.supports` does not support becomes "varlen".
     """
     if kernel == "packed":
-        from reviewsense.inference import packed
-
         if packed.supports(model) and model._can_set_attn_implementation():
             model.set_attn_implementation(packed.register())
             return model.config._attn_implementation

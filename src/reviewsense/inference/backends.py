@@ -26,8 +26,7 @@ from reviewsense.errors import ModelError
 from reviewsense.inference.attention import KERNELS as ATTENTION_KERNELS
 from reviewsense.inference.attention import choose_kernel, use_kernel
 from reviewsense.inference.fused import LINEARS, choose_linear, use_linear
-from reviewsense.inference.packed import NAME as PACKED_NAME
-from reviewsense.inference.packed import packed_logits
+from reviewsense.inference.packed import logits_fn
 from reviewsense.runtime import cpu_has_fast_bf16, default_device, resolve_precision
 
 log = logging.getLogger(__name__)
@@ -113,13 +112,8 @@ def model_runner(
     # every call; BENCHMARKS.md has the accuracy.
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     model.eval().to(device=device, dtype=dtype)
-    kernel = choose_kernel(attention, precision, device, compiled=compile)
-    if compile and kernel == "packed":  # every batch would be a new shape to compile
-        log.warning("a compiled model runs padded batches: attention sdpa instead of packed")
-        kernel = "sdpa"
-    in_effect = use_kernel(model, kernel)
+    in_effect = use_kernel(model, choose_kernel(attention, precision, device, compiled=compile))
     log.info("attention kernel: %s (%s)", in_effect, attention)
-    forward = packed_logits if in_effect == PACKED_NAME else None
     linears = use_linear(model, choose_linear(linear, precision, device, compiled=compile))
     log.info("linear layers: %s (%s)", linears, linear)
     if compile:
@@ -127,15 +121,13 @@ def model_runner(
 
         inductor_config.freezing = True  # weights are constants: folded into the kernels
         model = torch.compile(model, backend="inductor", dynamic=False)
+    forward = logits_fn(model, in_effect)  # (ids, mask) -> logits; packed: real tokens only
 
     def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         ids = torch.from_numpy(input_ids).to(device)
         mask = torch.from_numpy(attention_mask).to(device)
         with torch.inference_mode():
-            if forward is not None:  # packed: real tokens only
-                logits = forward(model, ids, mask)  # [B, 2]
-            else:
-                logits = model(input_ids=ids, attention_mask=mask).logits  # [B, 2]
+            logits = forward(ids, mask)  # [B, 2]
         return logits.float().cpu().numpy()
 
     return run

@@ -16,6 +16,8 @@ padded batches with ``varlen`` attention (``inference.attention.use_kernel``).
 
 from __future__ import annotations
 
+from itertools import accumulate
+
 NAME = "reviewsense_packed"  # the key under transformers' AttentionInterface
 LENGTHS_KWARG = "reviewsense_lengths"  # how the review lengths reach the attention function
 
@@ -46,11 +48,22 @@ def packed_attention(module, query, key, value, attention_mask, scaling=None, **
         return out.transpose(1, 2), None
     _, heads, tokens, head_dim = query.shape
     out = query.new_empty(1, tokens, heads, head_dim)
-    start = 0
-    for n in lengths:
-        q, k, v = (x[:, :, start : start + n] for x in (query, key, value))  # (1, h, n, d)
-        out[0, start : start + n] = sdpa(q, k, v, scale=scaling)[0].transpose(0, 1)
-        start += n
+    # accumulate(initial=0) holds one more entry (the end) than lengths: zip stops at the last
+    spans = [(0, a, n) for a, n in zip(accumulate(lengths, initial=0), lengths, strict=False)]
+    return sdpa_per_review(query, key, value, out, spans, scaling)
+
+
+def sdpa_per_review(query, key, value, out, spans, scaling=None):
+    """SDPA over each review alone, no mask: ``spans`` lists (row, first token, length) of the
+    reviews in query/key/value (batch, heads, tokens, head_dim); each review's output goes to
+    the same rows of ``out`` (batch, tokens, heads, head_dim). Returns (out, None), the
+    attention interface's answer (``attention.varlen_attention``: a review per row; packed:
+    reviews one after another in one row)."""
+    from torch.nn.functional import scaled_dot_product_attention as sdpa
+
+    for row, start, n in spans:
+        q, k, v = (x[row : row + 1, :, start : start + n] for x in (query, key, value))
+        out[row, start : start + n] = sdpa(q, k, v, scale=scaling)[0].transpose(0, 1)
     return out, None
 
 
@@ -94,3 +107,12 @@ def packed_logits(model, input_ids, attention_mask):
     cls = out.last_hidden_state[0, starts]  # (B, hidden)
     pooled = model.bert.pooler(cls.unsqueeze(1))  # the pooler reads position 0 of each row
     return model.classifier(model.dropout(pooled))  # (B, labels)
+
+
+def logits_fn(model, kernel_in_effect: str):
+    """``(input_ids, attention_mask) -> logits`` of ``model`` as the Predictor runs it on the
+    attention kernel in effect (``attention.use_kernel``'s answer): packed, its real tokens
+    only (:func:`packed_logits`); any other, the padded forward."""
+    if kernel_in_effect == NAME:
+        return lambda ids, mask: packed_logits(model, ids, mask)
+    return lambda ids, mask: model(input_ids=ids, attention_mask=mask).logits
